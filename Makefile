@@ -1,0 +1,75 @@
+# buildbot-modules — the two commands a newcomer runs are `make demo` and `make test`.
+# Everything else here is what those two need: system packages, one virtualenv (.venv/).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+DEB_PACKAGES := rpm createrepo-c gir1.2-modulemd-2.0 libgirepository1.0-dev libcairo2-dev \
+	pkg-config dnf dnf-plugins-core rpmlint libkrb5-dev git bubblewrap graphviz gcc
+RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-introspection-devel \
+	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
+	bubblewrap graphviz gcc python3-devel
+
+.PHONY: setup system-packages venv test lint format demo lock clean
+
+setup: system-packages $(STAMP)
+
+# Installs only what is missing, so a second `make setup` costs a second.
+system-packages:
+	@if command -v apt-get >/dev/null 2>&1; then \
+	  if ! dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then \
+	    echo "== installing system packages (apt-get)"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PACKAGES); \
+	  fi; \
+	elif command -v dnf >/dev/null 2>&1; then \
+	  if ! rpm -q $(RPM_PACKAGES) >/dev/null 2>&1; then \
+	    echo "== installing system packages (dnf)"; \
+	    dnf install -y $(RPM_PACKAGES); \
+	  fi; \
+	else \
+	  echo "error: neither apt-get nor dnf found; install by hand: $(DEB_PACKAGES)" >&2; exit 1; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+test: setup
+	@set -o pipefail; $(VPY) -m twisted.trial -j2 tests 2>&1 | tee .trial.log; \
+	  $(VPY) tools/trial_summary.py .trial.log
+
+lint: setup
+	$(VENV)/bin/ruff check buildbot_modules tests bench tools
+	$(VENV)/bin/ruff format --check buildbot_modules tests bench tools
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff check --fix buildbot_modules tests bench tools
+	$(VENV)/bin/ruff format buildbot_modules tests bench tools
+
+# Issue #5 turns this into the full demo (master, workers, publish). For now it shows
+# what the module core makes of the example modules.
+demo: setup
+	@for f in contrib/modules/*/*.yaml; do \
+	  echo "== bbmod lint $$f"; $(VENV)/bin/bbmod lint "$$f" || exit 1; \
+	done
+	@for f in contrib/modules/*/*.yaml; do \
+	  echo "== bbmod plan $$f"; \
+	  $(VENV)/bin/bbmod plan "$$f" --sources contrib/rpms || exit 1; \
+	done
+
+# Re-resolves the newest versions the ranges allow; review the diff, then run make test.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	{ head -2 constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .trial.log _trial_temp

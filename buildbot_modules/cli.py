@@ -1,0 +1,200 @@
+"""``bbmod``: the command line of buildbot-modules.
+
+Exit codes: 0 success, 1 the input is invalid (each problem printed on stdout), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .core.catalogue import open_catalogue
+from .core.deps import ExpandedBuild, expand
+from .core.identity import module_version
+from .core.lint import LintPolicy, lint_file
+from .core.module import load_modules
+from .core.plan import ComponentPlan, plan_module
+from .core.problems import ModuleError
+from .core.specs import read_specs
+
+
+def _git(folder: str, *args: str) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "-C", folder or ".", *args], capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def default_names(path: str, name: str | None, stream: str | None) -> tuple[str, str]:
+    """As dist-git does: the file's base name and its folder's git branch (or ``main``)."""
+    base = os.path.basename(path)
+    for ext in (".yaml", ".yml"):
+        base = base.removesuffix(ext)
+    branch = _git(os.path.dirname(path), "rev-parse", "--abbrev-ref", "HEAD")
+    return name or base, stream or (branch if branch and branch != "HEAD" else "main")
+
+
+def commit_time(path: str) -> int:
+    """The file's last commit time (unix seconds), or now when it is not committed."""
+    stamp = _git(os.path.dirname(path), "log", "-1", "--format=%ct", "--", os.path.basename(path))
+    return int(stamp) if stamp.isdigit() else int(time.time())
+
+
+def _policy(args: argparse.Namespace) -> LintPolicy:
+    base = LintPolicy()
+    return LintPolicy(
+        allowed_schemes=base.allowed_schemes | set(args.allow_scheme or ()),
+        allowed_hosts=frozenset(args.allow_host or ()),
+        distgit_roots=tuple(os.path.abspath(r) for r in args.distgit or ()),
+    )
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    policy = _policy(args)
+    failed = False
+    for path in args.files:
+        name, stream = default_names(path, args.name, args.stream)
+        for problem in lint_file(path, name, stream, policy):
+            print(problem.format())
+            failed = failed or problem.is_error
+    return 1 if failed else 0
+
+
+def _build_json(build: ExpandedBuild, version: int, plan: ComponentPlan) -> dict[str, Any]:
+    levels = plan.levels()
+    return {
+        "nsvc": build.nsvc(version),
+        "context": build.context,
+        "buildrequires": dict(sorted(build.buildrequires.items())),
+        "requires": {k: list(v) for k, v in sorted(build.requires.items())},
+        "components": [
+            {
+                "name": c,
+                "after": list(plan.after[c]),
+                "level": levels[c],
+                **({"unmatched": plan.unmatched[c]} if c in plan.unmatched else {}),
+            }
+            for c in plan.components
+        ],
+        "critical_path": plan.critical_path(),
+        "warnings": list(plan.warnings)
+        + [
+            f"{c}: BuildRequires {req} cannot be matched to a component by name; not used"
+            " for ordering"
+            for c, reqs in sorted(plan.unmatched.items())
+            for req in reqs
+        ],
+    }
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    name, stream = default_names(args.file, args.name, args.stream)
+    try:
+        modules = load_modules(args.file, name, stream)
+        catalogue = open_catalogue(args.catalogue) if args.catalogue else None
+        commit = commit_time(args.file)
+        result = []
+        specs = None
+        for module in modules:
+            if args.sources is not None and specs is None:
+                specs = read_specs(args.sources, sorted(module.components))
+            plan = plan_module(module, specs)
+            for build in expand(module, catalogue):
+                version = args.version or module_version(commit, build.platform)
+                result.append((build, version, plan))
+    except ModuleError as e:
+        print(e.as_problem().format())
+        return 1
+    documents = [_build_json(b, v, p) for b, v, p in result]
+    if args.json:
+        print(json.dumps({"builds": documents}, indent=2))
+    elif args.dot:
+        print(_dot(documents))
+    else:
+        _print_text(documents)
+    return 0
+
+
+def _print_text(builds: list[dict[str, Any]]) -> None:
+    for b in builds:
+        print(f"{b['nsvc']}")
+        deps = ", ".join(f"{k}:{v}" for k, v in b["buildrequires"].items())
+        print(f"  buildrequires: {deps or '-'}")
+        reqs = ", ".join(f"{k}:[{','.join(v)}]" for k, v in b["requires"].items())
+        print(f"  requires:      {reqs or '-'}")
+        by_level: dict[int, list[str]] = {}
+        for c in b["components"]:
+            by_level.setdefault(c["level"], []).append(
+                c["name"] + (f" (after {', '.join(c['after'])})" if c["after"] else "")
+            )
+        for level, names in sorted(by_level.items()):
+            print(f"  level {level}: " + "; ".join(names))
+        print(f"  critical path: {' -> '.join(b['critical_path']) or '-'}")
+        for w in b["warnings"]:
+            print(f"  warning: {w}")
+
+
+def _dot(builds: list[dict[str, Any]]) -> str:
+    lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
+    for i, b in enumerate(builds):
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f"    label={json.dumps(b['nsvc'])};")
+        critical = set(zip(b["critical_path"], b["critical_path"][1:], strict=False))
+        for c in b["components"]:
+            lines.append(f"    {json.dumps(f'{i}:' + c['name'])} [label={json.dumps(c['name'])}];")
+            for p in c["after"]:
+                style = " [penwidth=2]" if (p, c["name"]) in critical else ""
+                lines.append(f"    {json.dumps(f'{i}:' + p)} -> {json.dumps(f'{i}:' + c['name'])}{style};")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bbmod", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lint = sub.add_parser("lint", help="check module definitions; print every problem")
+    lint.add_argument("files", nargs="+", metavar="FILE")
+    lint.add_argument("--name", help="module name when the document has none")
+    lint.add_argument("--stream", help="module stream when the document has none")
+    lint.add_argument(
+        "--distgit", action="append", metavar="ROOT", help="local dist-git root (file:// allowed)"
+    )
+    lint.add_argument("--allow-scheme", action="append", metavar="SCHEME")
+    lint.add_argument("--allow-host", action="append", metavar="HOST")
+    lint.set_defaults(func=cmd_lint)
+
+    plan = sub.add_parser("plan", help="print the expanded builds and their component plan")
+    plan.add_argument("file", metavar="FILE")
+    plan.add_argument("--name")
+    plan.add_argument("--stream")
+    plan.add_argument("--version", type=int, help="module version (default: from the commit)")
+    plan.add_argument(
+        "--catalogue", action="append", metavar="PATH_OR_URL", help="where module streams live"
+    )
+    plan.add_argument("--sources", metavar="DIR", help="DIR/<component>/<component>.spec")
+    out = plan.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON document")
+    out.add_argument("--dot", action="store_true", help="a Graphviz graph")
+    plan.set_defaults(func=cmd_plan)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""What a component's spec file builds and needs, asked of rpm's own parser (`rpmspec`).
+
+Only what rpm reports is used: the ``BuildRequires`` of the source package and the
+``Provides`` of every binary package (which include the package names). Nothing is
+guessed from the spec's text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .problems import ModuleError
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9+_][A-Za-z0-9._+-]*$")
+
+
+@dataclass(frozen=True)
+class SpecInfo:
+    """The parts of a spec that order builds."""
+
+    path: str
+    buildrequires: tuple[str, ...]
+    provides: frozenset[str]  # capability names, versions stripped
+    generates_buildrequires: bool = False
+
+
+def capability_name(requirement: str) -> str | None:
+    """``foo >= 1.2`` → ``foo``; rich dependencies ``(a or b)`` → None (not matched)."""
+    text = requirement.strip()
+    if not text or text.startswith("("):
+        return None
+    # A capability ends at the first space outside parentheses: `pkgconfig(foo) >= 1`.
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch.isspace() and depth == 0:
+            return text[:i]
+    return text
+
+
+def is_plain_name(capability: str) -> bool:
+    """A package name, as opposed to ``pkgconfig(…)``, a soname or a file path."""
+    return bool(_PLAIN_NAME.match(capability)) and ".so" not in capability
+
+
+def _rpmspec(*args: str, spec: str) -> str:
+    exe = shutil.which("rpmspec")
+    if exe is None:
+        raise ModuleError(
+            "rpmspec is not installed", source=spec, hint="run `make setup` (package rpm)"
+        )
+    proc = subprocess.run(
+        [exe, *args, spec],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    if proc.returncode != 0:
+        message = proc.stderr.strip().splitlines()
+        raise ModuleError(
+            "rpmspec cannot parse this spec: " + (message[-1] if message else "unknown error"),
+            source=spec,
+            hint="run `rpmspec -P` on it to see the problem",
+        )
+    return proc.stdout
+
+
+def read_spec(path: str) -> SpecInfo:
+    """Ask rpmspec for the spec's BuildRequires and its packages' Provides."""
+    if not os.path.isfile(path):
+        raise ModuleError(
+            "spec file not found", source=path, hint="each component needs DIR/<name>/<name>.spec"
+        )
+    buildrequires = _rpmspec("-q", "--buildrequires", spec=path).split("\n")
+    provides = _rpmspec("-q", "--provides", spec=path).split("\n")
+    parsed = _rpmspec("-P", spec=path)
+    return SpecInfo(
+        path=path,
+        buildrequires=tuple(r.strip() for r in buildrequires if r.strip()),
+        provides=frozenset(
+            name for p in provides if p.strip() and (name := capability_name(p)) is not None
+        ),
+        generates_buildrequires=any(
+            line.strip() == "%generate_buildrequires" for line in parsed.splitlines()
+        ),
+    )
+
+
+def spec_path(sources: str, component: str) -> str:
+    return os.path.join(sources, component, f"{component}.spec")
+
+
+def read_specs(sources: str, components: Iterable[str]) -> dict[str, SpecInfo]:
+    """Read ``SOURCES/<component>/<component>.spec`` for each component, in parallel."""
+    names = list(components)
+    with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) * 2)) as pool:
+        infos = list(pool.map(lambda c: read_spec(spec_path(sources, c)), names))
+    return dict(zip(names, infos, strict=True))
