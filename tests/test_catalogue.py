@@ -236,7 +236,7 @@ class RepoCatalogueErrorTests(unittest.TestCase):
 
     def test_missing_file_url(self) -> None:
         path = os.path.join(self.mktemp(), "modules.yaml")
-        self.assert_error("file://" + path, "no such file", path)
+        self.assert_error("file://" + os.path.abspath(path), "no such file", os.path.abspath(path))
 
     def test_directory_that_is_not_a_repository(self) -> None:
         directory = self.mktemp()
@@ -304,7 +304,7 @@ class RepoCatalogueHTTPTests(unittest.TestCase, F29Checks):
         os.makedirs(self.root)
         handler = functools.partial(QuietHandler, directory=self.root)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
         thread.start()
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
 
