@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 test: setup
-	@set -o pipefail; $(VPY) -m twisted.trial -j2 tests 2>&1 | tee .trial.log; \
+	@set -o pipefail; $(VPY) -m twisted.trial tests 2>&1 | tee .trial.log; \
 	  $(VPY) tools/trial_summary.py .trial.log
 
 lint: setup

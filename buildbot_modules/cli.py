@@ -153,7 +153,9 @@ def _dot(builds: list[dict[str, Any]]) -> str:
             lines.append(f"    {json.dumps(f'{i}:' + c['name'])} [label={json.dumps(c['name'])}];")
             for p in c["after"]:
                 style = " [penwidth=2]" if (p, c["name"]) in critical else ""
-                lines.append(f"    {json.dumps(f'{i}:' + p)} -> {json.dumps(f'{i}:' + c['name'])}{style};")
+                lines.append(
+                    f"    {json.dumps(f'{i}:' + p)} -> {json.dumps(f'{i}:' + c['name'])}{style};"
+                )
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 
@@ -96,25 +97,33 @@ class Conformance(unittest.TestCase):
         # Every document type libmodulemd reads is in the corpus.
         kinds = set()
         for path in files:
-            try:
+            with contextlib.suppress(ModuleError):
                 kinds.update((d.kind, d.version) for d in load_file(path, "n", "s"))
-            except ModuleError:
-                pass
-        for kind in [("modulemd", 1), ("modulemd", 2), ("modulemd-packager", 2),
-                     ("modulemd-packager", 3), ("modulemd-defaults", 1),
-                     ("modulemd-obsoletes", 1), ("modulemd-translations", 1)]:
+        for kind in [
+            ("modulemd", 1),
+            ("modulemd", 2),
+            ("modulemd-packager", 2),
+            ("modulemd-packager", 3),
+            ("modulemd-defaults", 1),
+            ("modulemd-obsoletes", 1),
+            ("modulemd-translations", 1),
+        ]:
             self.assertIn(kind, kinds)
         disagreements = []
         for path in files:
             ours, theirs = _outcome(our_verdict(path)), _outcome(reference_verdict(path))
             if ours != theirs:
-                disagreements.append(f"{os.path.relpath(path, corpus())}: ours {ours} libmodulemd {theirs}")
+                disagreements.append(
+                    f"{os.path.relpath(path, corpus())}: ours {ours} libmodulemd {theirs}"
+                )
         self.assertEqual(disagreements, [])
         self.assertGreater(len(files), 80)
 
     def test_known_verdicts(self) -> None:
         # Spot checks that the comparison above compares something.
-        self.assertEqual(our_verdict(corpus("test_data", "f29.yaml")), Counter(valid=48 + 7))  # 48 streams, 7 defaults
+        self.assertEqual(
+            our_verdict(corpus("test_data", "f29.yaml")), Counter(valid=48 + 7)
+        )  # 48 streams, 7 defaults
         self.assertEqual(our_verdict(corpus("test_data", "bad_stream_v2.yaml")), Counter(invalid=1))
         self.assertIsNone(our_verdict(corpus("test_data", "valid_defaults_with_garbage.yaml")))
         good_and_bad = our_verdict(corpus("test_data", "good_and_bad.yaml"))
@@ -129,17 +138,24 @@ class Conformance(unittest.TestCase):
         self.assertTrue(problems)
         # Every finding is policy (the git:// and git+https:// URLs), none a load failure.
         self.assertTrue(all("repository" in p.message for p in problems), problems)
-        self.assertTrue(any("git://pkgs.fedoraproject.org/rpms/perl-List-Compare" in p.message
-                            for p in problems))
+        self.assertTrue(
+            any(
+                "git://pkgs.fedoraproject.org/rpms/perl-List-Compare" in p.message for p in problems
+            )
+        )
         self.assertTrue(all(p.line and p.line > 1 for p in problems))
 
     def test_upgrade_packager_v3_like_libmodulemd(self) -> None:
         from buildbot_modules.core.module import load_modules
 
         modules = load_modules(corpus("yaml_specs", "modulemd_packager_v3.yaml"))
-        self.assertEqual([(m.name, m.stream, m.context) for m in modules],
-                         [("foo", "latest", "CTX1"), ("foo", "latest", "CTX2")])
+        self.assertEqual(
+            [(m.name, m.stream, m.context) for m in modules],
+            [("foo", "latest", "CTX1"), ("foo", "latest", "CTX2")],
+        )
         self.assertTrue(all(m.static_context for m in modules))
-        self.assertEqual(dict(modules[0].dependencies[0].buildrequires),
-                         {"appframework": ("v1",), "platform": ("f32",)})
+        self.assertEqual(
+            dict(modules[0].dependencies[0].buildrequires),
+            {"appframework": ("v1",), "platform": ("f32",)},
+        )
         self.assertEqual(modules[0].components["bar"].package, "bar-real")

@@ -110,36 +110,42 @@ class Rules(unittest.TestCase):
             self.assertRegex(line, r"^m\.yaml:\d+: error: .+")
 
     def test_buildorder_mixed_with_buildafter(self) -> None:
-        found = messages(v3("""\
+        found = messages(
+            v3("""\
             a:
               rationale: Needed.
               buildorder: 1
             b:
               rationale: Needed.
               buildafter: [a]
-            """))
+            """)
+        )
         self.assertTrue(any("buildorder (a) and buildafter (b) are mixed" in m for m in found))
-        found = messages(v3("""\
+        found = messages(
+            v3("""\
             a:
               rationale: Needed.
             b:
               rationale: Needed.
               buildorder: 1
               buildafter: [a]
-            """))
+            """)
+        )
         self.assertTrue(any("component b sets both buildorder and buildafter" in m for m in found))
         # libmodulemd's own message is not repeated once ours says it better.
         self.assertFalse(any("libmodulemd" in m for m in found), found)
 
     def test_buildafter_unknown(self) -> None:
-        found = messages(v3("""\
+        found = messages(
+            v3("""\
             a:
               rationale: Needed.
               buildafter: [nosuch, b]
             b:
               rationale: Needed.
               buildafter: [ghost]
-            """))
+            """)
+        )
         self.assertEqual(sum("which is not a component" in m for m in found), 2, found)
         self.assertTrue(any("m.yaml:17:" in m and "'nosuch'" in m for m in found), found)
 
@@ -175,32 +181,68 @@ class Rules(unittest.TestCase):
         self.assertNotIn(", f", cycles[0])
 
     def test_self_cycle(self) -> None:
-        found = messages(v3("""\
+        found = messages(
+            v3("""\
             a:
               rationale: Needed.
               buildafter: [a]
-            """))
+            """)
+        )
         self.assertTrue(any("buildafter cycle: a -> a" in m for m in found), found)
 
     def test_component_names(self) -> None:
         for bad in ("foo/bar", ".hidden", "-dash", "sp ace", "ünï"):
-            found = messages(v3(f"""\
+            found = messages(
+                v3(f"""\
                 "{bad}":
                   rationale: Needed.
-                """))
+                """)
+            )
             self.assertTrue(any("is not a valid RPM name" in m for m in found), (bad, found))
         for good in ("perl-Foo", "libstdc++", "python3.11", "a_b", "0ad"):
-            self.assertEqual(messages(v3(f"""\
+            self.assertEqual(
+                messages(
+                    v3(f"""\
                 "{good}":
                   rationale: Needed.
-                """)), [], good)
+                """)
+                ),
+                [],
+                good,
+            )
 
     def test_refs(self) -> None:
-        for ref in ("main", "f39", "1.0", "refs/heads/main", "v1.2-3", "0123456",
-                    "a" * 40, "feature/x_y"):
+        for ref in (
+            "main",
+            "f39",
+            "1.0",
+            "refs/heads/main",
+            "v1.2-3",
+            "0123456",
+            "a" * 40,
+            "feature/x_y",
+        ):
             self.assertTrue(valid_ref(ref), ref)
-        for ref in ("a..b", "x.lock", "foo/", "/foo", ".x", "a b", "a~1", "a^", "a:b",
-                    "a?", "a*", "a[", "a\\b", "@", "a@{1}", "a//b", "end.", "x/.y"):
+        for ref in (
+            "a..b",
+            "x.lock",
+            "foo/",
+            "/foo",
+            ".x",
+            "a b",
+            "a~1",
+            "a^",
+            "a:b",
+            "a?",
+            "a*",
+            "a[",
+            "a\\b",
+            "@",
+            "a@{1}",
+            "a//b",
+            "end.",
+            "x/.y",
+        ):
             self.assertFalse(valid_ref(ref), ref)
 
     def test_repository_allow_list(self) -> None:
@@ -211,8 +253,13 @@ class Rules(unittest.TestCase):
             """
         ok = messages(v3(comps.format(url="https://src.fedoraproject.org/rpms/a.git")))
         self.assertEqual(ok, [])
-        for url in ("git://pkgs.example.org/a", "http://example.org/a", "ssh://x/a",
-                    "file:///etc/a", "/etc/a"):
+        for url in (
+            "git://pkgs.example.org/a",
+            "http://example.org/a",
+            "ssh://x/a",
+            "file:///etc/a",
+            "/etc/a",
+        ):
             self.assertTrue(messages(v3(comps.format(url=url))), url)
         policy = LintPolicy(distgit_roots=("/srv/distgit",))
         self.assertEqual(messages(v3(comps.format(url="file:///srv/distgit/rpms/a")), policy), [])
@@ -255,11 +302,11 @@ class Rules(unittest.TestCase):
             """)
         found = "\n".join(messages(text))
         self.assertIn("m.yaml:4: error: data.summary must be text, not a list", found)
-        self.assertIn("m.yaml:7: error: data.license.module must be a list, not a single value",
-                      found)
+        self.assertIn(
+            "m.yaml:7: error: data.license.module must be a list, not a single value", found
+        )
         self.assertIn("m.yaml:8: error: data.dependencies must be a list, not a mapping", found)
-        self.assertIn("m.yaml:11: error: data.components.rpms must be a mapping, not a list",
-                      found)
+        self.assertIn("m.yaml:11: error: data.components.rpms must be a mapping, not a list", found)
 
     def test_index_checked_document_by_document(self) -> None:
         good = v3("a:\n  rationale: Needed.\n")
@@ -271,9 +318,14 @@ class Rules(unittest.TestCase):
         self.assertIn(f"m.yaml:{bad_line}: error: component b has no rationale", found[0])
 
     def test_libmodulemd_error_keeps_its_line(self) -> None:
-        text = v3("a:\n  rationale: Needed.\n").replace("  summary:", "  unknown_key: 1\n  summary:")
+        text = v3("a:\n  rationale: Needed.\n").replace(
+            "  summary:", "  unknown_key: 1\n  summary:"
+        )
         found = messages(text)
-        self.assertEqual(found, ["m.yaml:6: error: libmodulemd: Unexpected key in packager v3 document: unknown_key"])
+        self.assertEqual(
+            found,
+            ["m.yaml:6: error: libmodulemd: Unexpected key in packager v3 document: unknown_key"],
+        )
 
 
 def _child(code: str, path: str) -> tuple[float, int, str]:
@@ -281,8 +333,12 @@ def _child(code: str, path: str) -> tuple[float, int, str]:
     script = textwrap.dedent(code)
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-c", script, path], capture_output=True, text=True, cwd=ROOT,
-        timeout=60, check=False,
+        [sys.executable, "-c", script, path],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
     )
     elapsed = time.monotonic() - start
     out, _, rss = proc.stdout.rpartition("RSS ")

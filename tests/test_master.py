@@ -25,7 +25,10 @@ class MasterCfg(unittest.TestCase):
         shutil.copy(os.path.join(ROOT, "master.cfg"), folder)
         buildbot = os.path.join(os.path.dirname(sys.executable), "buildbot")
         proc = subprocess.run(
-            [buildbot, "checkconfig", folder], capture_output=True, text=True, check=False,
+            [buildbot, "checkconfig", folder],
+            capture_output=True,
+            text=True,
+            check=False,
             timeout=120,
         )
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
@@ -62,7 +65,9 @@ class LintOnWorker(RunMasterBase):
 
     @defer.inlineCallbacks
     def test_invalid_module(self) -> None:
-        bad = write(tempdir(self), "bad.yaml", "document: modulemd-packager\nversion: 3\ndata: {}\n")
+        bad = write(
+            tempdir(self), "bad.yaml", "document: modulemd-packager\nversion: 3\ndata: {}\n"
+        )
         build = yield self.build_with(bad)
         self.assertEqual(build["results"], FAILURE)
         self.assertTrue(self.checkBuildStepLogExist(build, "summary is missing"))

@@ -10,16 +10,13 @@ import sys
 def main(path: str) -> int:
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
-    match = None
-    for match in re.finditer(r"^(PASSED|FAILED) \(([^)]*)\)\s*$", text, re.M):
-        pass
+    matches = list(re.finditer(r"^(PASSED|FAILED) \(([^)]*)\)\s*$", text, re.M))
+    match = matches[-1] if matches else None
     if match is None:
         print("0 passed, 1 failed")
         print("error: trial printed no summary (see the output above)", file=sys.stderr)
         return 1
-    counts = dict(
-        (key, int(value)) for key, value in re.findall(r"(\w+)=(\d+)", match.group(2))
-    )
+    counts = dict((key, int(value)) for key, value in re.findall(r"(\w+)=(\d+)", match.group(2)))
     passed = counts.get("successes", 0)
     failed = sum(counts.get(k, 0) for k in ("failures", "errors", "unexpectedSuccesses"))
     skipped = counts.get("skips", 0)

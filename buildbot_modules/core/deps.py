@@ -50,9 +50,7 @@ def expand(module: ModuleStream, catalogue: StreamSource | None = None) -> list[
     for number, entry in enumerate(entries):
         where = f"dependencies[{number}]"
         names = sorted(entry.buildrequires)
-        choices = [
-            _resolve(module, where, n, entry.buildrequires[n], catalogue) for n in names
-        ]
+        choices = [_resolve(module, where, n, entry.buildrequires[n], catalogue) for n in names]
         for combo in itertools.product(*choices):
             br = dict(zip(names, combo, strict=True))
             requires = _collapse(module, where, entry.requires, br)
@@ -84,6 +82,10 @@ def _resolve(
             hint="pass --catalogue PATH_OR_URL (a repository or modules.yaml listing its streams)",
         )
     available = catalogue.streams(name)
+    if name == "platform" and not available and wanted:
+        # The platform is virtual: distributions define it, module repositories rarely
+        # list it. Named platform streams are taken as given until a catalogue knows some.
+        return [s for s in wanted if s not in excluded]
     if wanted:
         missing = [s for s in wanted if s not in available]
         if missing:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import yaml
+
 from .problems import ModuleError
 from .yamlscan import RawDocument, read_text, scan
 
@@ -98,10 +100,12 @@ def _load_one(raw: RawDocument, source: str, name: str | None, stream: str | Non
     try:
         if kind in MODULE_KINDS:
             if kind != "modulemd-packager":
-                # Strict read first: read_packager_string ignores unknown keys.
-                Modulemd.ModuleStream.read_string(
-                    raw.text, True, doc.name or "unnamed", doc.stream or "unnamed"
-                )
+                # Strict read first (read_packager_string ignores unknown keys), through a
+                # ModuleIndex: ModuleStream.read_string is deprecated.
+                strict = Modulemd.ModuleIndex.new()
+                _ok, failures = strict.update_from_string(_named(raw, doc), True)
+                if failures:
+                    raise failures[0].get_gerror()
             # libmodulemd crashes converting a nameless packager v3 document: name it.
             _kind, obj = Modulemd.read_packager_string(
                 raw.text, doc.name or "unnamed", doc.stream or "unnamed"
@@ -129,6 +133,20 @@ def _load_one(raw: RawDocument, source: str, name: str | None, stream: str | Non
     except GLib.Error as e:
         doc.error = _from_glib(e.message, raw, source)
     return doc
+
+
+def _named(raw: RawDocument, doc: Document) -> str:
+    """The document's text, with the name and stream filled in when it has none (an
+    index refuses nameless streams). Scalars stay strings, as libmodulemd reads them."""
+    if _scalar(doc.data.get("name")) and _scalar(doc.data.get("stream")):
+        return raw.text
+    data = dict(raw.data)
+    data["data"] = {
+        **doc.data,
+        "name": doc.name or "unnamed",
+        "stream": doc.stream or "unnamed",
+    }
+    return "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def _from_glib(message: str, raw: RawDocument, source: str) -> ModuleError:

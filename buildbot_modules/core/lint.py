@@ -54,8 +54,9 @@ def valid_ref(ref: str) -> bool:
         return False
     if _BAD_REF_CHARS.search(ref) or ref.startswith("/") or ref.endswith(("/", ".")):
         return False
-    return all(part and not part.startswith(".") and not part.endswith(".lock")
-               for part in ref.split("/"))
+    return all(
+        part and not part.startswith(".") and not part.endswith(".lock") for part in ref.split("/")
+    )
 
 
 def lint_file(
@@ -122,7 +123,8 @@ class _Checker:
         """True when ``value`` has the type; otherwise report it (a missing value is fine)."""
         if value is None or isinstance(value, kind):
             return True
-        got = {dict: "a mapping", list: "a list", str: "a single value"}.get(type(value), "?")
+        kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "a single value"}
+        got = kinds.get(type(value), "something else")
         self.error(path, f"{'.'.join(map(str, path))} must be {what}, not {got}")
         return False
 
@@ -130,8 +132,9 @@ class _Checker:
 
     def check_module(self) -> None:
         top = self.doc.raw.data
-        if not isinstance(top, dict) or not self.expect(("data",), top.get("data"), dict,
-                                                        "a mapping"):
+        if not isinstance(top, dict) or not self.expect(
+            ("data",), top.get("data"), dict, "a mapping"
+        ):
             return
         data = self.doc.data
         if "data" not in top:
@@ -285,8 +288,11 @@ class _Checker:
         if ordered_by["buildorder"] and ordered_by["buildafter"] and not both:
             self.error(
                 base,
-                "buildorder (" + ", ".join(sorted(ordered_by["buildorder"])) + ") and buildafter ("
-                + ", ".join(sorted(ordered_by["buildafter"])) + ") are mixed in one module",
+                "buildorder ("
+                + ", ".join(sorted(ordered_by["buildorder"]))
+                + ") and buildafter ("
+                + ", ".join(sorted(ordered_by["buildafter"]))
+                + ") are mixed in one module",
                 "use one of the two for every component",
             )
         for c in graph:
@@ -294,7 +300,8 @@ class _Checker:
         for cycle in find_cycles({c: graph.get(c, []) for c in rpms}):
             self.error(
                 (*base, cycle[0], "buildafter"),
-                "buildafter cycle: " + " -> ".join(cycle)
+                "buildafter cycle: "
+                + " -> ".join(cycle)
                 + f" ({', '.join(sorted(set(cycle)))} wait for each other)",
                 "remove one buildafter entry on the cycle",
             )

@@ -90,9 +90,7 @@ class ModuleStream:
             )
             for d in stream.get_dependencies()
         ]
-        profiles = {
-            p: list(stream.get_profile(p).get_rpms()) for p in stream.get_profile_names()
-        }
+        profiles = {p: list(stream.get_profile(p).get_rpms()) for p in stream.get_profile_names()}
         buildopts = stream.get_buildopts()
         context = stream.get_context()
         static = bool(stream.props.static_context)
@@ -117,7 +115,7 @@ class ModuleStream:
 
 def modules_of(documents: list[Document]) -> list[ModuleStream]:
     """The module streams of ``documents``; raise ModuleError on the first invalid one."""
-    out = []
+    out: list[ModuleStream] = []
     for doc in documents:
         if not doc.is_module:
             continue
@@ -127,7 +125,9 @@ def modules_of(documents: list[Document]) -> list[ModuleStream]:
     return out
 
 
-def load_modules(path: str, name: str | None = None, stream: str | None = None) -> list[ModuleStream]:
+def load_modules(
+    path: str, name: str | None = None, stream: str | None = None
+) -> list[ModuleStream]:
     """Load the module streams defined in ``path`` (one per packager v3 configuration)."""
     modules = modules_of(load_file(path, name, stream))
     if not modules:

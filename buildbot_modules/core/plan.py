@@ -8,6 +8,7 @@ provides). The scheduler asks the plan which components are ready once others fi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -63,7 +64,7 @@ class ComponentPlan:
             finish[c] = (finish[best] if best else 0.0) + (durations or {}).get(c, 1.0)
             via[c] = best
         end: str | None = max(self.order, key=lambda c: (finish[c], c))
-        path = []
+        path: list[str] = []
         while end is not None:
             path.append(end)
             end = via[end]
@@ -215,7 +216,7 @@ def plan_module(module: ModuleStream, specs: Mapping[str, SpecInfo] | None = Non
         batches = sorted({c.buildorder for c in module.components.values()})
         previous = {
             order: tuple(sorted(n for n in names if module.components[n].buildorder == prior))
-            for prior, order in zip(batches, batches[1:], strict=False)
+            for prior, order in itertools.pairwise(batches)
         }
         after = {c: previous.get(module.components[c].buildorder, ()) for c in names}
         plan = ComponentPlan(after, "buildorder")
@@ -244,8 +245,8 @@ def _spec_edges(
     providers: dict[str, set[str]] = {}
     for c in names:
         info = specs.get(c)
-        for cap in info.provides if info else ():
-            providers.setdefault(cap, set()).add(c)
+        for provided in info.provides if info else ():
+            providers.setdefault(provided, set()).add(c)
     edges: dict[str, list[tuple[str, str]]] = {}
     unmatched: dict[str, list[str]] = {}
     warnings = []

@@ -120,19 +120,23 @@ def _yaml_error(e: yaml.YAMLError, source: str) -> ModuleError:
     )
 
 
+def _line(event: yaml.Event) -> int:
+    mark = event.start_mark
+    return mark.line + 1 if mark is not None else 1
+
+
 def _check_events(text: str, source: str) -> list[int]:
     """Bound depth and alias expansion; return each document's first line (0-based)."""
     starts: list[int] = []
     depth = 0
     stack: list[list[Any]] = []  # [anchor, node count]
     sizes: dict[str, int] = {}
-    own = 0
     expanded = 0
     try:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.DocumentStartEvent):
-                starts.append(event.start_mark.line)
-                own = expanded = 0
+                starts.append(_line(event) - 1)
+                expanded = 0
                 sizes.clear()
             elif isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
@@ -140,11 +144,10 @@ def _check_events(text: str, source: str) -> list[int]:
                     raise ModuleError(
                         f"YAML nested deeper than {MAX_DEPTH} levels; refused",
                         source=source,
-                        line=event.start_mark.line + 1,
+                        line=_line(event),
                         hint="modulemd documents need fewer than 10 levels",
                     )
                 stack.append([event.anchor, 1])
-                own += 1
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
                 anchor, count = stack.pop()
@@ -154,11 +157,10 @@ def _check_events(text: str, source: str) -> list[int]:
                     stack[-1][1] += count
             elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
                 if isinstance(event, yaml.AliasEvent):
-                    count = sizes.get(event.anchor, 1)
+                    count = sizes.get(event.anchor or "", 1)
                     expanded += count
                 else:
                     count = 1
-                    own += 1
                     if event.anchor:
                         sizes[event.anchor] = 1
                 if stack:
@@ -168,7 +170,7 @@ def _check_events(text: str, source: str) -> list[int]:
                         f"YAML aliases expand to more than {MAX_ALIAS_NODES} nodes"
                         " (an alias bomb); refused",
                         source=source,
-                        line=event.start_mark.line + 1,
+                        line=_line(event),
                         hint="write the values out; modulemd does not need anchors",
                     )
     except yaml.YAMLError as e:
@@ -190,7 +192,8 @@ def _to_data(node: yaml.Node) -> tuple[Any, dict[Path, int]]:
             return out
         if isinstance(n, yaml.SequenceNode):
             return [convert(v, (*path, i)) for i, v in enumerate(n.value)]
-        if n.style is None and n.value in _NULLS and n.tag != "tag:yaml.org,2002:str":
+        plain = getattr(n, "style", None) is None
+        if plain and n.value in _NULLS and n.tag != "tag:yaml.org,2002:str":
             return None
         return n.value
 

@@ -33,9 +33,7 @@ class Settings:
     # Worker name -> password. Passwords come from the site, never from this file.
     workers: dict[str, str] = field(default_factory=dict)
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
-    bbmod: list[str] = field(
-        default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"]
-    )
+    bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
 
     def check(self) -> None:
         if not self.url.endswith("/"):
