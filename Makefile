@@ -56,11 +56,11 @@ format: setup
 # Issue #5 turns this into the full demo (master, workers, publish). For now it shows
 # what the module core makes of the example modules.
 demo: setup
-	@for f in contrib/modules/*/*.yaml; do \
-	  echo "== bbmod lint $$f"; $(VENV)/bin/bbmod lint "$$f" || exit 1; \
-	done
-	@for f in contrib/modules/*/*.yaml; do \
-	  echo "== bbmod plan $$f"; \
+	@modules=$$(find contrib/modules -name '*.yaml' | sort); \
+	echo "== bbmod lint (every example module)"; \
+	$(VENV)/bin/bbmod lint $$modules && echo "all valid" || exit 1; \
+	for f in $$modules; do \
+	  echo; echo "== bbmod plan $$f --sources contrib/rpms"; \
 	  $(VENV)/bin/bbmod plan "$$f" --sources contrib/rpms || exit 1; \
 	done
 

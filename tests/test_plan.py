@@ -237,3 +237,30 @@ class FromSpecs(unittest.TestCase):
         with self.assertRaises(ModuleError) as caught:
             read_specs(folder, ["bad"])
         self.assertIn("rpmspec cannot parse this spec", caught.exception.message)
+
+
+class Progress(unittest.TestCase):
+    def test_progress_releases_dependents_as_builds_finish(self) -> None:
+        progress = plan_module(contrib("dagdemo")).progress()
+        self.assertEqual(progress.start(), ["dag-base", "dag-solo"])
+        self.assertEqual(progress.finish("dag-solo"), [])
+        self.assertEqual(progress.finish("dag-base"), ["dag-left", "dag-right"])
+        self.assertEqual(progress.finish("dag-left"), [])
+        self.assertEqual(progress.finish("dag-left"), [])  # told twice: nothing new
+        self.assertFalse(progress.done)
+        self.assertEqual(progress.finish("dag-right"), ["dag-top"])
+        self.assertEqual(progress.finish("dag-top"), [])
+        self.assertTrue(progress.done)
+
+    def test_progress_agrees_with_ready_on_batches(self) -> None:
+        plan = plan_module(contrib("batches"))
+        progress = plan.progress()
+        finished: set[str] = set()
+        started = progress.start()
+        self.assertEqual(started, plan.ready(finished))
+        for name in plan.components:
+            newly = progress.finish(name)
+            finished.add(name)
+            for c in newly:
+                self.assertIn(c, plan.ready(finished))
+        self.assertTrue(progress.done)

@@ -70,8 +70,15 @@ class ComponentPlan:
             end = via[end]
         return path[::-1]
 
+    def progress(self) -> PlanProgress:
+        """A tracker for one run of this plan: what becomes ready as components finish."""
+        return PlanProgress(self)
+
     def ready(self, finished: Collection[str], running: Collection[str] = ()) -> list[str]:
-        """Components not finished nor running whose predecessors have all finished."""
+        """Components not finished nor running whose predecessors have all finished.
+
+        This walks the whole plan; a scheduler that learns of builds one at a time
+        should use :meth:`progress`, which costs O(successors) per finished build."""
         done = set(finished)
         busy = set(running)
         return [
@@ -98,6 +105,36 @@ class ComponentPlan:
             for p in preds:
                 out[p].append(c)
         return out
+
+
+class PlanProgress:
+    """Incremental readiness: ``start()`` once, then ``finish(name)`` per finished build."""
+
+    def __init__(self, plan: ComponentPlan) -> None:
+        self._successors = plan.successors()
+        self._waiting = {c: len(set(preds)) for c, preds in plan.after.items()}
+        self._order = {c: i for i, c in enumerate(plan.order)}
+        self.finished: set[str] = set()
+
+    def start(self) -> list[str]:
+        """The components with no predecessor, in plan order."""
+        return sorted((c for c, n in self._waiting.items() if n == 0), key=self._order.__getitem__)
+
+    def finish(self, name: str) -> list[str]:
+        """Record ``name`` as built; return the components that just became ready."""
+        if name in self.finished:
+            return []
+        self.finished.add(name)
+        ready = []
+        for s in self._successors[name]:
+            self._waiting[s] -= 1
+            if self._waiting[s] == 0:
+                ready.append(s)
+        return sorted(ready, key=self._order.__getitem__)
+
+    @property
+    def done(self) -> bool:
+        return len(self.finished) == len(self._waiting)
 
 
 def topological_order(after: Mapping[str, Iterable[str]]) -> list[str]:
