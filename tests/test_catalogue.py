@@ -28,10 +28,7 @@ from buildbot_modules.core.catalogue import (
 )
 from buildbot_modules.core.problems import ModuleError
 
-CORPUS = os.path.normpath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "corpus")
-)
-TEST_DATA = os.path.join(CORPUS, "libmodulemd", "test_data")
+from .helpers import corpus
 
 # Builds pinned from Fedora 29's modules.yaml (test_data/f29.yaml) and its updates
 # repository (test_data/f29-updates.yaml).
@@ -66,12 +63,7 @@ data:
 
 def corpus_file(name: str) -> str:
     """A file of the libmodulemd corpus, or skip the test when the corpus is absent."""
-    path = os.path.join(TEST_DATA, name)
-    if not os.path.isfile(path):
-        raise unittest.SkipTest(
-            "needs ../shared/corpus/libmodulemd (the libmodulemd corpus beside the clone, as in CI)"
-        )
-    return path
+    return corpus("test_data", name)
 
 
 def nsvcs(entries: list[CatalogueEntry]) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .documents import MODULE_KINDS, Document, load_text
+from .documents import Document, load_text
 from .plan import find_cycles
 from .problems import ModuleError, Problem
 from .yamlscan import read_text
@@ -339,4 +339,4 @@ class _Checker:
             )
 
 
-__all__ = ["MODULE_KINDS", "LintPolicy", "lint_document", "lint_file", "lint_text", "valid_ref"]
+__all__ = ["LintPolicy", "lint_document", "lint_file", "lint_text", "valid_ref"]

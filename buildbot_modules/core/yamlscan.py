@@ -62,13 +62,18 @@ def read_text(path: str) -> str:
     return decode(raw, path)
 
 
-def decode(raw: bytes, source: str) -> str:
-    if len(raw) > MAX_BYTES:
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_BYTES:
         raise ModuleError(
             f"document is larger than {MAX_BYTES // (1024 * 1024)} MiB; refused",
             source=source,
             hint="a module definition is a few kilobytes; split indexes into several files",
         )
+
+
+def decode(raw: bytes, source: str) -> str:
+    """UTF-8 text of a module file, refusing oversized or undecodable bytes."""
+    _check_size(len(raw), source)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -80,8 +85,7 @@ def decode(raw: bytes, source: str) -> str:
 
 def scan(text: str, source: str = "") -> list[RawDocument]:
     """Check bounds and split ``text`` into documents; raise ModuleError when refused."""
-    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
-        decode(text.encode("utf-8", errors="replace"), source)
+    _check_size(len(text.encode("utf-8", errors="replace")), source)
     starts = _check_events(text, source)
     lines = text.splitlines(keepends=True)
     docs = []
