@@ -104,9 +104,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         commit = commit_time(args.file)
         result = []
         specs = None
+        if args.sources is not None:
+            # One read per spec, even when an index file holds several modules.
+            specs = read_specs(args.sources, sorted({c for m in modules for c in m.components}))
         for module in modules:
-            if args.sources is not None and specs is None:
-                specs = read_specs(args.sources, sorted(module.components))
             plan = plan_module(module, specs)
             for build in expand(module, catalogue):
                 version = args.version or module_version(commit, build.platform)

@@ -4,19 +4,30 @@ error, so this also proves the pinned set is silent (DESIGN.md §4)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
+import treq
 from buildbot.process.results import FAILURE, SUCCESS
 from buildbot.test.util.integration import RunMasterBase
-from twisted.internet import defer
+from twisted.internet import defer, reactor
 from twisted.trial import unittest
+from twisted.web.client import HTTPConnectionPool
 
 from buildbot_modules.master.configurator import ModulesConfigurator, Settings
 
 from .helpers import CONTRIB, ROOT, tempdir, write
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 class MasterCfg(unittest.TestCase):
@@ -47,7 +58,13 @@ class LintOnWorker(RunMasterBase):
     @defer.inlineCallbacks
     def build_with(self, module_file: str) -> defer.Deferred:
         # The configurator runs when the master loads its configuration, as in master.cfg.
-        config: dict = {"configurators": [ModulesConfigurator(Settings(db_url="sqlite://"))]}
+        self.www_port = free_port()
+        settings = Settings(
+            db_url="sqlite://",
+            www_port=f"tcp:{self.www_port}:interface=127.0.0.1",
+            url=f"http://127.0.0.1:{self.www_port}/",
+        )
+        config: dict = {"configurators": [ModulesConfigurator(settings)]}
         yield self.setup_master(config)
         build = yield self.doForceBuild(
             wantSteps=True,
@@ -62,6 +79,19 @@ class LintOnWorker(RunMasterBase):
     def test_valid_module(self) -> None:
         build = yield self.build_with(os.path.join(CONTRIB, "modules", "hello", "hello.yaml"))
         self.assertEqual(build["results"], SUCCESS)
+
+    @defer.inlineCallbacks
+    def test_web_ui_serves_the_dashboards(self) -> None:
+        yield self.build_with(os.path.join(CONTRIB, "modules", "hello", "hello.yaml"))
+        # No kept-alive connection may outlive the test (trial checks the reactor).
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        response = yield treq.get(f"http://127.0.0.1:{self.www_port}/config", pool=pool)
+        self.assertEqual(response.code, 200)
+        config = json.loads((yield response.text()))
+        self.assertEqual(set(config["plugins"]), {"waterfall_view", "console_view", "grid_view"})
+        builders = yield treq.get(f"http://127.0.0.1:{self.www_port}/api/v2/builders", pool=pool)
+        names = [b["name"] for b in json.loads((yield builders.text()))["builders"]]
+        self.assertEqual(names, ["module-lint"])
 
     @defer.inlineCallbacks
     def test_invalid_module(self) -> None:

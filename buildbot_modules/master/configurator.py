@@ -27,7 +27,8 @@ class Settings:
 
     title: str = "buildbot-modules"
     url: str = "http://localhost:8010/"
-    www_port: int | str = 8010
+    # Loopback only by default: the UI has no authentication yet (issue #8 adds it).
+    www_port: int | str = "tcp:8010:interface=127.0.0.1"
     db_url: str = "sqlite:///state.sqlite"
     worker_port: str = "tcp:9989:interface=127.0.0.1"
     # Worker name -> password. Passwords come from the site, never from this file.
@@ -69,15 +70,6 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
             if name not in known:
                 self.workers.append(worker.Worker(name, password))
         self.add_lint_builder()
-        # Without authz anyone could force, stop and rebuild; until the site configures
-        # authentication (issue #8), control actions are refused.
-        self.www.setdefault(
-            "authz",
-            util.Authz(
-                allowRules=[util.AnyControlEndpointMatcher(role="admins")],
-                roleMatchers=[],
-            ),
-        )
 
     def add_lint_builder(self) -> None:
         """``module-lint``: run ``bbmod lint`` on a module file, forced from the UI."""
