@@ -55,6 +55,8 @@ class ModuleStream:
     arches: list[str] = field(default_factory=list)
     source: str = ""
     document: Document | None = None
+    # libmodulemd's ModuleStreamV2 this was read from: compose starts from it.
+    modulemd: Any = field(default=None, repr=False, compare=False)
 
     @property
     def order_declared(self) -> bool:
@@ -110,6 +112,7 @@ class ModuleStream:
             arches=list(buildopts.get_arches()) if buildopts else [],
             source=document.source if document else "",
             document=document,
+            modulemd=stream,
         )
 
 
