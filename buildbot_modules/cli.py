@@ -22,6 +22,7 @@ from .core.module import load_modules
 from .core.plan import ComponentPlan, plan_module
 from .core.problems import ModuleError
 from .core.specs import read_specs
+from .distgit import DistGit
 
 
 def _git(folder: str, *args: str) -> str:
@@ -162,6 +163,52 @@ def _dot(builds: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def cmd_distgit_init(args: argparse.Namespace) -> int:
+    try:
+        distgit = DistGit.init(args.root)
+    except ModuleError as e:
+        print(e.as_problem().format())
+        return 1
+    print(distgit.root)
+    return 0
+
+
+def cmd_distgit_import(args: argparse.Namespace) -> int:
+    try:
+        results = DistGit(args.root).import_dir(args.dir, args.branch)
+    except ModuleError as e:
+        print(e.as_problem().format())
+        return 1
+    for r in results:
+        what = "new commit" if r.changed else "unchanged"
+        print(f"{r.namespace}/{r.name} {r.branch} {r.commit[:7]} ({what})")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from .quickstart import quickstart
+
+    try:
+        result = quickstart(
+            args.directory,
+            distgit=args.distgit,
+            publish=args.publish,
+            platform=args.platform,
+            port=args.port,
+            workers=args.workers,
+            worker_port=args.worker_port,
+            poll_interval=args.poll_interval,
+        )
+    except ModuleError as e:
+        print(e.as_problem().format())
+        return 1
+    print(f"master:  {result.master}  (buildbot start {result.master})")
+    for folder in result.workers:
+        print(f"worker:  {folder}  (buildbot-worker start {folder})")
+    print(f"web UI:  {result.url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbmod", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -190,6 +237,33 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="one JSON document")
     out.add_argument("--dot", action="store_true", help="a Graphviz graph")
     plan.set_defaults(func=cmd_plan)
+
+    distgit = sub.add_parser("distgit", help="create and fill a local dist-git")
+    dsub = distgit.add_subparsers(dest="distgit_command", required=True, metavar="ACTION")
+    dinit = dsub.add_parser(
+        "init", help="create an empty dist-git: ROOT/modules/ and ROOT/rpms/ (idempotent)"
+    )
+    dinit.add_argument("root", metavar="ROOT")
+    dinit.set_defaults(func=cmd_distgit_init)
+    dimport = dsub.add_parser(
+        "import",
+        help="commit each DIR/modules/<name> and DIR/rpms/<name> onto that repository",
+    )
+    dimport.add_argument("root", metavar="ROOT")
+    dimport.add_argument("dir", metavar="DIR")
+    dimport.add_argument("--branch", default="main", help="branch to commit on (default: main)")
+    dimport.set_defaults(func=cmd_distgit_import)
+
+    qs = sub.add_parser("quickstart", help="write a ready master and worker directories")
+    qs.add_argument("directory", metavar="DIR")
+    qs.add_argument("--distgit", required=True, metavar="ROOT", help="the dist-git to watch")
+    qs.add_argument("--publish", required=True, metavar="ROOT", help="where modules are published")
+    qs.add_argument("--platform", default="f39", metavar="STREAM", help="platform stream (f39)")
+    qs.add_argument("--port", type=int, default=8010, help="web UI port (8010)")
+    qs.add_argument("--workers", type=int, default=2, metavar="K", help="build workers (2)")
+    qs.add_argument("--worker-port", type=int, default=9989, help="worker protocol port (9989)")
+    qs.add_argument("--poll-interval", type=int, default=5, metavar="SECONDS")
+    qs.set_defaults(func=cmd_quickstart)
     return parser
 
 

@@ -1,47 +1,79 @@
-"""One line in ``master.cfg``: ``c['configurators'] = [ModulesConfigurator(Settings(...))]``.
+"""One line in ``master.cfg``: ``c['configurators'] = [ModulesConfigurator(settings)]``.
 
-This is the Buildbot side of buildbot-modules: it fills in what a module build master
-needs (database, web UI with the release engineers' dashboards, worker protocol,
-workers) and a ``module-lint`` builder that checks a module file on a worker. The
-module build pipeline itself (change source, scheduler, module builders) comes next
-(issue #3).
+It fills in everything a module build master needs: database, web UI with the release
+engineers' dashboards, workers, the dist-git change source, the module and component
+schedulers and builders, and a ``module-lint`` builder.
+
+Builders: ``modules`` runs one build per module build on a master-side worker
+(``bbmod-modules``, one slot per concurrent module stream), so a module build waiting
+for its components never holds a slot they need. ``components`` runs component builds on
+the build workers. In the UI both appear as virtual builders per module stream
+(``module N:S`` and ``components N:S``): the number of builders grows with module
+streams, not with components, and each component build's summary names its component.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from buildbot.configurators import ConfiguratorBase
 from buildbot.plugins import schedulers, steps, util, worker
+from buildbot.util import service
+from twisted.internet import defer
+
+from .changes import DistGitPoller
+from .components import BACKENDS, component_factory
+from .driver import COMPONENT_SCHEDULER, BuildComponents
+from .schedulers import ComponentScheduler, ModuleScheduler
+from .settings import Settings, load_settings
+from .site import ModuleSite
+from .steps import ComposeModule, FetchModule, LoadModule, PlanModule, PublishModule, ResolveModule
+from .threads import in_thread
+
+__all__ = ["ModulesConfigurator", "Settings", "load_settings"]
 
 WWW_PLUGINS = ("waterfall_view", "console_view", "grid_view")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE_WORKER = "bbmod-modules"
+LOCAL_BUILDER = "bbmod-local"
 
 
-@dataclass
-class Settings:
-    """Everything a site sets; the defaults are the embedded, single-machine setup."""
+class _PrepareSite(service.BuildbotService):  # type: ignore[misc]
+    """Creates the registry schema and folders when the master starts (not at
+    checkconfig time, which must write nothing)."""
 
-    title: str = "buildbot-modules"
-    url: str = "http://localhost:8010/"
-    # Loopback only by default: the UI has no authentication yet (issue #8 adds it).
-    www_port: int | str = "tcp:8010:interface=127.0.0.1"
-    db_url: str = "sqlite:///state.sqlite"
-    worker_port: str = "tcp:9989:interface=127.0.0.1"
-    # Worker name -> password. Passwords come from the site, never from this file.
-    workers: dict[str, str] = field(default_factory=dict)
-    # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
-    bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
+    name = "bbmod-site"
 
-    def check(self) -> None:
-        if not self.url.endswith("/"):
-            raise ValueError(f"Settings.url must end with '/': {self.url!r}")
-        for name in self.workers:
-            if not name or not name.replace("-", "").replace("_", "").isalnum():
-                raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
+    def checkConfig(self, site: ModuleSite) -> None:
+        pass
+
+    def reconfigService(self, site: ModuleSite) -> Any:
+        self.site = site
+        return in_thread(site.prepare)
+
+
+def _one_build_per_stream(builder: Any, wfb: Any, request: Any) -> bool:
+    """A module stream builds one module build at a time; others wait (or collapse)."""
+    module = request.properties.getProperty("module")
+    stream = request.properties.getProperty("stream")
+    return not any(
+        b.getProperty("module") == module and b.getProperty("stream") == stream
+        for b in builder.building
+    )
+
+
+@defer.inlineCallbacks
+def _collapse_queued(master: Any, builder: Any, new: dict[str, Any], old: dict[str, Any]) -> Any:
+    """A newer request for the same module stream supersedes a queued one."""
+    if new["buildrequestid"] < old["buildrequestid"]:
+        return False
+    new_props = yield master.db.buildsets.getBuildsetProperties(new["buildsetid"])
+    old_props = yield master.db.buildsets.getBuildsetProperties(old["buildsetid"])
+    keys = ("module", "stream")
+    return all(
+        k in new_props and k in old_props and new_props[k][0] == old_props[k][0] for k in keys
+    )
 
 
 class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
@@ -69,11 +101,84 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
         for name, password in sorted(s.workers.items()):
             if name not in known:
                 self.workers.append(worker.Worker(name, password))
-        self.add_lint_builder()
+        build_workers = [w.name for w in self.workers]
+        if not build_workers:
+            # Embedded, one process: component builds run inside the master.
+            self.workers.append(worker.LocalWorker(LOCAL_BUILDER, missing_timeout=0))
+            build_workers = [LOCAL_BUILDER]
+        # A worker inside the master cannot go missing: no missing-worker timer.
+        self.workers.append(
+            worker.LocalWorker(MODULE_WORKER, max_builds=s.module_slots, missing_timeout=0)
+        )
 
-    def add_lint_builder(self) -> None:
+        site = ModuleSite(s)
+        config_dict.setdefault("services", []).append(_PrepareSite(site))
+        config_dict.setdefault("change_source", []).append(
+            DistGitPoller(
+                root=site.distgit_root, name="bbmod-distgit", pollInterval=s.poll_interval
+            )
+        )
+        self.add_module_builders(site, build_workers)
+        self.add_lint_builder(build_workers)
+
+    def add_module_builders(self, site: ModuleSite, build_workers: list[str]) -> None:
+        s = self.settings
+        modules = util.BuildFactory()
+        modules.addSteps(
+            [
+                FetchModule(site, haltOnFailure=True),
+                LoadModule(site, haltOnFailure=True),
+                ResolveModule(site, haltOnFailure=True),
+                PlanModule(site, haltOnFailure=True),
+                BuildComponents(site, fail_fast=s.fail_fast, haltOnFailure=True),
+                ComposeModule(site, haltOnFailure=True),
+                PublishModule(site, haltOnFailure=True),
+            ]
+        )
+        self.builders.append(
+            util.BuilderConfig(
+                name="modules",
+                workernames=[MODULE_WORKER],
+                factory=modules,
+                collapseRequests=_collapse_queued,
+                canStartBuild=_one_build_per_stream,
+                tags=["module"],
+                description="Module builds: one per push to modules/<name> <stream>",
+            )
+        )
+        backend = BACKENDS[s.backend]()
+        self.builders.append(
+            util.BuilderConfig(
+                name="components",
+                workernames=build_workers,
+                factory=component_factory(site, backend),
+                collapseRequests=False,
+                tags=["components"],
+                description="Component builds, requested by module builds",
+            )
+        )
+        self.schedulers.append(
+            ModuleScheduler(name="bbmod-modules", builderNames=["modules"], site=site)
+        )
+        self.schedulers.append(
+            ComponentScheduler(name=COMPONENT_SCHEDULER, builderNames=["components"])
+        )
+        self.schedulers.append(
+            schedulers.ForceScheduler(
+                name="bbmod-rebuild",
+                builderNames=["modules"],
+                buttonName="Build module",
+                label="Build a module stream at its branch head",
+                codebases=[util.CodebaseParameter(codebase="", hide=True)],
+                properties=[
+                    util.StringParameter(name="module", label="Module", required=True),
+                    util.StringParameter(name="stream", label="Stream", default="main"),
+                ],
+            )
+        )
+
+    def add_lint_builder(self, build_workers: list[str]) -> None:
         """``module-lint``: run ``bbmod lint`` on a module file, forced from the UI."""
-        names = list(self.settings.workers) or [w.name for w in self.workers]
         factory = util.BuildFactory()
         factory.addStep(
             steps.ShellCommand(
@@ -84,7 +189,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
             )
         )
         self.builders.append(
-            util.BuilderConfig(name="module-lint", workernames=names, factory=factory)
+            util.BuilderConfig(name="module-lint", workernames=build_workers, factory=factory)
         )
         self.schedulers.append(
             schedulers.ForceScheduler(

@@ -1,0 +1,226 @@
+"""Build the components of a module: a DAG driven by ``ComponentPlan.progress()``.
+
+A component build is requested the moment its own dependencies have finished — no batch
+barrier. Each request carries a priority: the length of the longest path from it to the
+end of the module (durations estimated from earlier builds of the package, else 1), so
+when more components are ready than there are free worker slots, Buildbot starts the
+one on the critical path first. A failed component fails the module build; what depends
+on it is recorded as "dependency-failed" and never requested; independent components
+go on unless ``fail_fast``. Stopping the module build cancels its component builds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from buildbot.process.results import CANCELLED, FAILURE, SUCCESS, Results
+from twisted.internet import defer
+
+from ..core.identity import dist_tag, modularity_label, platform_marking
+from .steps import BuildUnit, ModuleStep
+from .threads import in_thread
+
+if TYPE_CHECKING:
+    from .site import ModuleSite
+
+COMPONENT_SCHEDULER = "bbmod-components"
+
+
+def remaining_paths(unit: BuildUnit, durations: dict[str, float]) -> dict[str, float]:
+    """For each component: its duration plus the longest chain of successors after it."""
+    assert unit.plan is not None
+    successors = unit.plan.successors()
+    out: dict[str, float] = {}
+    for c in reversed(unit.plan.components):
+        out[c] = durations.get(c, 1.0) + max((out[s] for s in successors[c]), default=0.0)
+    return out
+
+
+@dataclass
+class _Running:
+    unit: BuildUnit
+    component: str
+    brids: dict[str, int] | None = None
+
+
+class BuildComponents(ModuleStep):
+    name = "build components"
+
+    def __init__(self, site: ModuleSite, fail_fast: bool = False, **kwargs: Any) -> None:
+        super().__init__(site, **kwargs)
+        self.fail_fast = fail_fast
+        self._outstanding: dict[tuple[int, str], _Running] = {}
+        self._cancelling = False
+
+    async def work(self) -> int:
+        units = self.state.units
+        registry = self.site.registry
+        scheduler = self._scheduler()
+        total = sum(len(u.plan.components) for u in units if u.plan)
+        queue: defer.DeferredQueue[tuple[BuildUnit, str, Any]] = defer.DeferredQueue()
+        progress = {u.registry_id: u.plan.progress() for u in units if u.plan}
+        priorities: dict[int, dict[str, float]] = {}
+        for unit in units:
+            assert unit.plan is not None
+            durations = {}
+            for c in unit.plan.components:
+                package = unit.module.components[c].package or c
+                estimate = await in_thread(registry.duration_estimate, package)
+                durations[c] = estimate or 1.0
+            priorities[unit.registry_id] = remaining_paths(unit, durations)
+            await in_thread(registry.set_module_state, unit.registry_id, "build")
+        failed: list[str] = []
+
+        def request(unit: BuildUnit, component: str) -> None:
+            priority = int(priorities[unit.registry_id][component] * 100)
+            props = self._component_properties(unit, component)
+            ids, results = scheduler.trigger_component(props, priority, self.build.buildid)
+            running = _Running(unit, component)
+            self._outstanding[(unit.registry_id, component)] = running
+
+            def remember(value: tuple[int, dict[str, int]]) -> None:
+                running.brids = value[1]
+
+            ids.addCallback(remember)
+
+            results.addBoth(lambda outcome: queue.put((unit, component, outcome)))
+
+        for unit in units:
+            for component in progress[unit.registry_id].start():
+                request(unit, component)
+        self.update(self._summary(units, total, failed))
+
+        while self._outstanding:
+            unit, component, outcome = await queue.get()
+            self._outstanding.pop((unit.registry_id, component), None)
+            result = outcome[0] if isinstance(outcome, tuple) else FAILURE
+            if result == SUCCESS:
+                unit.results[component] = "built"
+                for ready in progress[unit.registry_id].finish(component):
+                    if not self._cancelling and unit.results.get(ready) is None:
+                        request(unit, ready)
+            else:
+                state = "cancelled" if result == CANCELLED or self._cancelling else "failed"
+                unit.results[component] = state
+                await in_thread(
+                    registry.set_component_state,
+                    unit.registry_id,
+                    component,
+                    state,
+                    reason=f"component build result: {Results[result]}",
+                )
+                if state == "failed":
+                    failed.append(f"{component} ({unit.nsvc})")
+                    await self._block_downstream(unit, component)
+                    if self.fail_fast:
+                        await self._cancel_all("fail_fast: another component failed")
+            self.update(self._summary(units, total, failed))
+
+        await self._block_unstarted(units)
+        if self._cancelling:
+            self.summary = "cancelled; " + self._summary(units, total, failed)
+            return CANCELLED
+        if failed:
+            self.summary = f"failed: {', '.join(failed)}; " + self._summary(units, total, [])
+            await self.mark_failed(f"component failed: {', '.join(failed)}")
+            return FAILURE
+        return SUCCESS
+
+    def _scheduler(self) -> Any:
+        for sch in self.master.scheduler_manager.namedServices.values():
+            if sch.name == COMPONENT_SCHEDULER:
+                return sch
+        raise RuntimeError(f"scheduler {COMPONENT_SCHEDULER} is not configured")
+
+    def _component_properties(self, unit: BuildUnit, component: str) -> dict[str, Any]:
+        module = unit.module
+        platform = unit.expanded.platform or ""
+        comp = module.components[component]
+        return {
+            "module": module.name,
+            "stream": module.stream,
+            "nsvc": unit.nsvc,
+            "module_build_id": unit.registry_id,
+            "component": component,
+            "package": comp.package or component,
+            "component_commit": unit.commits[component],
+            "dist_tag": dist_tag(
+                module.name,
+                module.stream,
+                unit.version,
+                unit.expanded.context,
+                platform_marking(platform) if platform else "",
+                unit.registry_id,
+            ),
+            "modularity_label": modularity_label(
+                module.name, module.stream, unit.version, unit.expanded.context
+            ),
+            "bbmod_artifacts": self.site.artifact_dir(unit.registry_id, component),
+            "virtual_builder_name": f"components {module.name}:{module.stream}",
+            "virtual_builder_tags": ["components", module.name],
+        }
+
+    def _summary(self, units: list[BuildUnit], total: int, failed: list[str]) -> str:
+        built = sum(1 for u in units for s in u.results.values() if s == "built")
+        building = len(self._outstanding)
+        text = f"{built}/{total} components built, {building} building"
+        if failed:
+            text += f", failed: {', '.join(failed)}"
+        return text
+
+    async def _block_downstream(self, unit: BuildUnit, component: str) -> None:
+        assert unit.plan is not None
+        for name in sorted(unit.plan.downstream([component])):
+            if unit.results.get(name) is None:
+                unit.results[name] = "dependency-failed"
+                await in_thread(
+                    self.site.registry.set_component_state,
+                    unit.registry_id,
+                    name,
+                    "dependency-failed",
+                    reason=f"{component} failed",
+                )
+
+    async def _block_unstarted(self, units: list[BuildUnit]) -> None:
+        """Components never requested (cancel, fail_fast) are recorded as cancelled."""
+        for unit in units:
+            assert unit.plan is not None
+            for name in unit.plan.components:
+                if unit.results.get(name) is None:
+                    unit.results[name] = "cancelled"
+                    await in_thread(
+                        self.site.registry.set_component_state,
+                        unit.registry_id,
+                        name,
+                        "cancelled",
+                        reason="module build stopped",
+                    )
+
+    async def _cancel_all(self, reason: str) -> None:
+        self._cancelling = True
+        for running in list(self._outstanding.values()):
+            for brid in (running.brids or {}).values():
+                await self.master.data.control(
+                    "cancel", {"reason": reason}, ("buildrequests", brid)
+                )
+                builds = await self.master.data.get(
+                    ("builds",), filters=[_filter("buildrequestid", brid)]
+                )
+                for build in builds:
+                    if not build["complete"]:
+                        await self.master.data.control(
+                            "stop", {"reason": reason}, ("builds", build["buildid"])
+                        )
+
+    def interrupt(self, reason: Any) -> Any:
+        """Stopping the module build stops its component builds."""
+        d = defer.ensureDeferred(self._cancel_all(f"module build stopped: {reason}"))
+        d.addErrback(lambda f: None)
+        return super().interrupt(reason)
+
+
+def _filter(field: str, value: Any) -> Any:
+    from buildbot.data import resultspec
+
+    return resultspec.Filter(field, "eq", [value])

@@ -1,0 +1,97 @@
+"""Site settings: one small TOML file beside ``master.cfg``.
+
+Every value has a default for the embedded, single-machine setup (SQLite, a local
+dist-git, local rpmbuild). Relative paths are relative to the settings file's folder.
+A wrong value is reported when the master loads its configuration, naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..core.problems import ModuleError
+
+
+@dataclass
+class Settings:
+    """Everything a site sets. See ``docs/architecture.md`` for how the parts connect."""
+
+    title: str = "buildbot-modules"
+    url: str = "http://localhost:8010/"
+    # Loopback only by default: the UI has no authentication yet (issue #8 adds it).
+    www_port: int | str | None = "tcp:8010:interface=127.0.0.1"
+    db_url: str = "sqlite:///state.sqlite"
+    # The module registry (published module builds); SQLite beside the master by default.
+    registry_url: str = "sqlite:///registry.sqlite"
+    worker_port: str = "tcp:9989:interface=127.0.0.1"
+    # Worker name -> password. Passwords come from the site, never from this file's code.
+    workers: dict[str, str] = field(default_factory=dict)
+    distgit: str = "distgit"
+    publish_root: str = "publish"
+    artifacts: str = "artifacts"
+    # Platform streams this site builds for (a module's `platform: []` means all of them).
+    platforms: list[str] = field(default_factory=lambda: ["f39"])
+    poll_interval: int = 10
+    backend: str = "rpmbuild"
+    fail_fast: bool = False
+    # Builds of module streams may run at once (each mostly waits for its components).
+    module_slots: int = 8
+    # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
+    bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
+    basedir: str = "."
+
+    def check(self) -> None:
+        if not self.url.endswith("/"):
+            raise ValueError(f"Settings.url must end with '/': {self.url!r}")
+        for name in self.workers:
+            if not name or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
+        if self.backend != "rpmbuild":
+            raise ValueError(f"backend {self.backend!r}: only 'rpmbuild' is available")
+        if not self.platforms:
+            raise ValueError("platforms: name at least one platform stream, e.g. ['f39']")
+        if self.poll_interval < 1:
+            raise ValueError("poll_interval must be at least 1 second")
+
+    def path(self, value: str) -> str:
+        """``value`` as an absolute path, relative to the settings' folder."""
+        return os.path.abspath(os.path.join(self.basedir, value))
+
+
+def load_settings(path: str) -> Settings:
+    """Read ``path`` (TOML); unknown keys and wrong types are errors naming the key."""
+    try:
+        with open(path, "rb") as f:
+            raw: dict[str, Any] = tomllib.load(f)
+    except FileNotFoundError:
+        raise ModuleError("settings file not found", source=path) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ModuleError(f"invalid TOML: {e}", source=path) from None
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known or key == "basedir":
+            raise ModuleError(
+                f"unknown setting {key!r}",
+                source=path,
+                hint="known settings: " + ", ".join(sorted(k for k in known if k != "basedir")),
+            )
+        default = getattr(Settings(), key)
+        if not isinstance(value, type(default)) and not (
+            key == "www_port" and isinstance(value, int | str)
+        ):
+            raise ModuleError(
+                f"setting {key!r} must be {type(default).__name__}, not {type(value).__name__}",
+                source=path,
+            )
+        values[key] = value
+    settings = Settings(**values, basedir=os.path.dirname(os.path.abspath(path)))
+    try:
+        settings.check()
+    except ValueError as e:
+        raise ModuleError(str(e), source=path) from None
+    return settings

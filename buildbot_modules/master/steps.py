@@ -1,0 +1,374 @@
+"""The steps of one module build, in order.
+
+fetch the definition → load + validate → resolve dependencies (registry + platforms) →
+plan → build components (separate Buildbot builds, started as soon as their own
+dependencies finish) → compose → publish → record.
+
+All of them run on the master (the module build holds a master-side slot, never a
+worker slot its components need). Blocking work — git, the registry, createrepo_c —
+runs in threads. Every state change goes to the registry, so the module build's state
+does not live only in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from buildbot.process.buildstep import BuildStep
+from buildbot.process.results import FAILURE, SUCCESS, WARNINGS
+
+from ..core.deps import ExpandedBuild, expand
+from ..core.documents import load_text
+from ..core.identity import module_version
+from ..core.lint import LintPolicy, lint_document
+from ..core.module import ModuleStream, modules_of
+from ..core.plan import ComponentPlan, plan_module
+from ..core.problems import ModuleError
+from ..core.specs import read_specs
+from .dot import plan_dot, render_svg
+from .threads import in_thread
+
+if TYPE_CHECKING:
+    from .site import ModuleSite
+
+DEFAULT_REF = "main"  # the local dist-git's default branch (Fedora's spec says master)
+
+
+@dataclass
+class BuildUnit:
+    """One expanded build (one context) of the module being built."""
+
+    module: ModuleStream
+    expanded: ExpandedBuild
+    version: int
+    registry_id: int
+    plan: ComponentPlan | None = None
+    commits: dict[str, str] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)  # component -> state
+    compose: Any = None  # compose.ComposeResult once composed
+
+    @property
+    def nsvc(self) -> str:
+        return self.expanded.nsvc(self.version)
+
+
+@dataclass
+class ModuleBuildState:
+    name: str = ""
+    stream: str = ""
+    commit: str = ""
+    commit_time: int = 0
+    owner: str = ""
+    text: str = ""
+    modules: list[ModuleStream] = field(default_factory=list)
+    units: list[BuildUnit] = field(default_factory=list)
+
+
+class ModuleStep(BuildStep):  # type: ignore[misc]
+    """A master-side step of a module build; ModuleError becomes a clear failure."""
+
+    def __init__(self, site: ModuleSite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+        self.summary = ""
+
+    @property
+    def state(self) -> ModuleBuildState:
+        state = getattr(self.build, "bbmod_state", None)
+        if state is None:
+            state = ModuleBuildState()
+            self.build.bbmod_state = state
+        return state
+
+    def getCurrentSummary(self) -> dict[str, str]:
+        return {"step": self.summary or self.name}
+
+    def getResultSummary(self) -> dict[str, str]:
+        return {"step": self.summary or self.name}
+
+    async def run(self) -> int:
+        try:
+            result: int = await self.work()
+            return result
+        except ModuleError as e:
+            await self.addCompleteLog("error", e.as_problem().format() + "\n")
+            self.summary = e.message if len(e.message) < 120 else e.message[:117] + "..."
+            await self.mark_failed(e.message)
+            return FAILURE
+
+    async def work(self) -> int:
+        raise NotImplementedError
+
+    async def mark_failed(self, reason: str) -> None:
+        for unit in self.state.units:
+            record = await in_thread(self.site.registry.module_build, unit.registry_id)
+            if record.state not in ("failed", "done", "ready"):
+                await in_thread(
+                    self.site.registry.set_module_state, unit.registry_id, "failed", reason
+                )
+
+    def update(self, text: str) -> None:
+        self.summary = text
+        self.updateSummary()
+
+
+class FetchModule(ModuleStep):
+    name = "fetch definition"
+
+    async def work(self) -> int:
+        state, distgit = self.state, self.site.distgit
+        state.name = self.getProperty("module")
+        state.stream = self.getProperty("stream")
+        commit = self.getProperty("module_commit")
+        if not commit:
+            heads = await in_thread(distgit.heads, "modules", state.name)
+            if state.stream not in heads:
+                raise ModuleError(f"modules/{state.name} has no branch {state.stream}")
+            commit = heads[state.stream]
+        state.commit = await in_thread(distgit.resolve, "modules", state.name, commit)
+        path = f"{state.name}.yaml"
+        raw = await in_thread(distgit.show, "modules", state.name, state.commit, path)
+        state.text = raw.decode("utf-8", errors="replace")
+        info = await in_thread(distgit.commit_info, "modules", state.name, state.commit)
+        state.commit_time, state.owner = info.timestamp, info.author
+        self.setProperty("module_commit", state.commit, "fetch definition")
+        await self.addCompleteLog(path, state.text)
+        self.summary = f"{state.name}:{state.stream} at {state.commit[:8]}"
+        return SUCCESS
+
+
+class LoadModule(ModuleStep):
+    name = "load and validate"
+
+    async def work(self) -> int:
+        state = self.state
+        source = f"modules/{state.name}/{state.name}.yaml@{state.commit[:8]}"
+        policy = LintPolicy(distgit_roots=(self.site.distgit.root,))
+
+        def load() -> tuple[list[Any], list[str]]:
+            documents = load_text(state.text, source, state.name, state.stream)
+            problems = [p for d in documents for p in lint_document(d, policy)]
+            return documents, [p.format() for p in problems if p.is_error]
+
+        documents, problems = await in_thread(load)
+        if problems:
+            await self.addCompleteLog("problems", "\n".join(problems) + "\n")
+            self.summary = f"{len(problems)} problem(s): {problems[0]}"[:200]
+            return FAILURE
+        state.modules = modules_of(documents)
+        if not state.modules:
+            raise ModuleError("no module stream document", source=source)
+        count = len(state.modules[0].components)
+        self.summary = f"valid, {count} component{'s' if count != 1 else ''}"
+        return SUCCESS
+
+
+class ResolveModule(ModuleStep):
+    name = "resolve dependencies"
+
+    async def work(self) -> int:
+        state, site = self.state, self.site
+        catalogue = site.catalogue()
+        lines = []
+        for module in state.modules:
+            builds = await in_thread(expand, module, catalogue)
+            for build in builds:
+                version = module_version(state.commit_time, build.platform)
+                scmurl = f"file://{site.distgit.path('modules', state.name)}?#{state.commit}"
+                registry_id = await in_thread(
+                    site.registry.create_module_build,
+                    name=module.name,
+                    stream=module.stream,
+                    version=version,
+                    context=build.context,
+                    scmurl=scmurl,
+                    commit=state.commit,
+                    owner=state.owner,
+                    buildrequires=dict(build.buildrequires),
+                    requires={k: list(s) for k, s in build.requires.items()},
+                )
+                await in_thread(site.registry.set_module_state, registry_id, "wait")
+                unit = BuildUnit(module, build, version, registry_id)
+                state.units.append(unit)
+                requires = ", ".join(f"{k}:{v}" for k, v in sorted(build.buildrequires.items()))
+                lines.append(f"{unit.nsvc}  (registry id {registry_id}; built against {requires})")
+        await self.addCompleteLog("builds", "\n".join(lines) + "\n")
+        self.setProperty("nsvcs", [u.nsvc for u in state.units], "resolve dependencies")
+        first = state.units[0].nsvc
+        self.summary = first if len(state.units) == 1 else f"{len(state.units)} builds: {first}, …"
+        return SUCCESS
+
+
+class PlanModule(ModuleStep):
+    name = "plan"
+
+    async def work(self) -> int:
+        state, site = self.state, self.site
+        text_logs = []
+        plans: dict[int, ComponentPlan] = {}
+        for unit in state.units:
+            module = unit.module
+            if id(module) not in plans:
+                commits = await in_thread(self._resolve_refs, module)
+                specs = None
+                if not module.order_declared and len(module.components) > 1:
+                    specs = await in_thread(self._specs, module, commits)
+                plans[id(module)] = plan_module(module, specs)
+                unit.commits = commits
+            else:
+                unit.commits = next(u.commits for u in state.units if u.module is module)
+            unit.plan = plans[id(module)]
+            levels = unit.plan.levels()
+            rows = [
+                {
+                    "name": c,
+                    "package": module.components[c].package or c,
+                    "ref": module.components[c].ref or DEFAULT_REF,
+                    "commit": unit.commits[c],
+                    "after": list(unit.plan.after[c]),
+                    "level": levels[c],
+                }
+                for c in unit.plan.components
+            ]
+            await in_thread(site.registry.add_components, unit.registry_id, rows)
+            text_logs.append(_plan_text(unit))
+        await self.addCompleteLog("plan", "\n".join(text_logs))
+        svg = await in_thread(render_svg, plan_dot(state.units))
+        if svg:
+            await self.addHTMLLog("plan.svg", svg)
+        unit = state.units[0]
+        assert unit.plan is not None
+        self.summary = (
+            f"{len(unit.plan.components)} components in {len(unit.plan.batches())} levels"
+            f" ({unit.plan.source})"
+        )
+        for warning in unit.plan.warnings:
+            await self.addCompleteLog("warnings", warning + "\n")
+        return WARNINGS if unit.plan.warnings else SUCCESS
+
+    def _resolve_refs(self, module: ModuleStream) -> dict[str, str]:
+        out = {}
+        for name, component in module.components.items():
+            package = component.package or name
+            if component.repository and not self._in_distgit(component.repository, package):
+                raise ModuleError(
+                    f"component {name}: repository {component.repository} is not in this"
+                    " site's dist-git",
+                    hint="leave `repository:` out to use the local dist-git",
+                )
+            out[name] = self.site.distgit.resolve("rpms", package, component.ref or DEFAULT_REF)
+        return out
+
+    def _in_distgit(self, url: str, package: str) -> bool:
+        path = url.removeprefix("file://")
+        return os.path.abspath(path) == os.path.abspath(self.site.distgit.path("rpms", package))
+
+    def _specs(self, module: ModuleStream, commits: dict[str, str]) -> Any:
+        folder = tempfile.mkdtemp(prefix="bbmod-specs-")
+        try:
+            for name, component in module.components.items():
+                package = component.package or name
+                spec = self.site.distgit.show("rpms", package, commits[name], f"{package}.spec")
+                os.makedirs(os.path.join(folder, name))
+                with open(os.path.join(folder, name, f"{name}.spec"), "wb") as f:
+                    f.write(spec)
+            return read_specs(folder, module.components)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _plan_text(unit: BuildUnit) -> str:
+    assert unit.plan is not None
+    lines = [unit.nsvc]
+    levels = unit.plan.levels()
+    for c in unit.plan.components:
+        after = ", ".join(unit.plan.after[c]) or "-"
+        lines.append(f"  level {levels[c]}: {c} @ {unit.commits[c][:8]}  after: {after}")
+    lines.append("  critical path: " + " -> ".join(unit.plan.critical_path()))
+    return "\n".join(lines) + "\n"
+
+
+class ComposeModule(ModuleStep):
+    name = "compose"
+
+    async def work(self) -> int:
+        from ..compose import ComponentResult, compose
+
+        lines = []
+        for unit in self.state.units:
+            components = [
+                ComponentResult(
+                    name=c,
+                    rpms=_rpms_under(self.site.artifact_dir(unit.registry_id, c)),
+                    commit=unit.commits[c],
+                    buildonly=unit.module.components[c].buildonly,
+                )
+                for c in sorted(unit.module.components)
+            ]
+            out = self.site.artifact_dir(unit.registry_id, "compose")
+            shutil.rmtree(out, ignore_errors=True)
+            result = await in_thread(
+                compose,
+                unit.module,
+                unit.expanded,
+                unit.version,
+                machine_arch(),
+                components,
+                self.state.commit,
+                out,
+            )
+            unit.compose = result
+            await in_thread(self.site.registry.set_module_state, unit.registry_id, "done")
+            await self.addCompleteLog(f"{unit.nsvc} modules.yaml", result.modulemd)
+            lines.append(f"{result.nsvca}: {len(result.artifacts)} artifacts")
+        self.summary = "; ".join(lines)
+        return SUCCESS
+
+
+class PublishModule(ModuleStep):
+    name = "publish"
+
+    async def work(self) -> int:
+        from ..publish import publish
+
+        paths = []
+        for unit in self.state.units:
+            module, expanded = unit.module, unit.expanded
+            path = await in_thread(
+                publish,
+                unit.compose,
+                self.site.publish_root,
+                module.name,
+                module.stream,
+                unit.version,
+                expanded.context,
+                machine_arch(),
+            )
+            await in_thread(
+                self.site.registry.set_module_result,
+                unit.registry_id,
+                modulemd=unit.compose.modulemd,
+                published_path=path,
+            )
+            # No gate yet (issue #6): done becomes ready at once, as in MBS.
+            await in_thread(self.site.registry.set_module_state, unit.registry_id, "ready")
+            paths.append(path)
+            self.addURL(unit.nsvc, "file://" + path)
+        self.summary = "published to stage: " + ", ".join(u.nsvc for u in self.state.units)
+        return SUCCESS
+
+
+def machine_arch() -> str:
+    """The architecture composes are published under (this master's)."""
+    return os.uname().machine
+
+
+def _rpms_under(folder: str) -> list[str]:
+    found: list[str] = []
+    for base, _dirs, files in os.walk(folder):
+        found.extend(os.path.join(base, f) for f in files if f.endswith(".rpm"))
+    return sorted(found)

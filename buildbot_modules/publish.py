@@ -1,0 +1,390 @@
+"""Publish composed module builds atomically, and keep one aggregate repository per area.
+
+Layout under a publish root (``area`` is ``stage`` or ``prod``)::
+
+    <root>/<area>/<name>/<stream>/<version>.<context>/<arch>/   binary repo + modules.yaml
+    <root>/<area>/<name>/<stream>/<version>.<context>/src/      source repo
+    <root>/<area>/repo -> .repo-<timestamp>-<random>/            aggregate of the whole area
+    <root>/<area>/<area>.repo                                    dnf .repo file for it
+    <root>/<area>/.lock                                          flock: one writer at a time
+
+Nobody ever sees a half-written repository:
+
+- a compose is copied (hard links when possible) into ``<root>/<area>/.tmp-*/`` on the
+  same filesystem, then renamed into place in one step; a published N:S:V:C:A is
+  immutable, so an existing target is refused;
+- the aggregate is built in a new ``.repo-*`` directory (RPMs, then ``createrepo_c``,
+  then ``modifyrepo_c`` adds the merged ``modules.yaml``) and becomes visible when the
+  ``repo`` symlink is swapped with ``os.replace``. The metadata files the previous
+  ``repomd.xml`` named are carried over, so a client that read ``repomd.xml`` just before
+  the swap still finds every file it names; older ``.repo-*`` directories are removed.
+
+Writers take an exclusive ``fcntl.flock`` on ``<root>/<area>/.lock`` (it also serialises
+threads of one process: each call opens the file anew). Readers never lock.
+
+Pure Python: no Twisted, no Buildbot.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .compose import (
+    ComposeResult,
+    add_modules,
+    createrepo,
+    link_or_copy,
+    module_translations,
+    read_modules_metadata,
+    require_tool,
+)
+from .core.documents import modulemd
+from .core.identity import NSVCA
+from .core.problems import ModuleError
+
+__all__ = [
+    "AGGREGATE_LINK",
+    "Published",
+    "area_lock",
+    "publish",
+    "published",
+    "repo_file",
+    "update_aggregate",
+]
+
+AGGREGATE_LINK = "repo"
+"""The name of the aggregate repository symlink inside an area (not usable as a module name)."""
+
+_AREA_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_REPOMD_NS = {"r": "http://linux.duke.edu/metadata/repo"}
+
+
+@dataclass(frozen=True, order=True)
+class Published:
+    """One published binary repository of an area."""
+
+    name: str
+    stream: str
+    version: int
+    context: str
+    arch: str
+    path: str
+
+    @property
+    def nsvca(self) -> str:
+        return f"{self.name}:{self.stream}:{self.version}:{self.context}:{self.arch}"
+
+
+def _area_dir(publish_root: str, area: str) -> str:
+    if not _AREA_RE.fullmatch(area):
+        raise ModuleError(
+            f"invalid publish area {area!r}",
+            hint="an area is a plain directory name such as stage or prod",
+        )
+    return os.path.join(os.path.abspath(publish_root), area)
+
+
+def _check_part(kind: str, value: str) -> None:
+    # NSVCA accepts dots in names and streams; as path parts "." and ".." (or any name
+    # starting with a dot, which the area uses for its own files) must not be.
+    if value.startswith(".") or value == AGGREGATE_LINK:
+        raise ModuleError(
+            f"cannot publish a module whose {kind} is {value!r}",
+            hint=f"names starting with '.' and {AGGREGATE_LINK!r} are reserved in a publish area",
+        )
+
+
+@contextmanager
+def area_lock(publish_root: str, area: str = "stage") -> Iterator[str]:
+    """Hold the exclusive lock of ``<root>/<area>`` (created when missing); yield its path."""
+    area_dir = _area_dir(publish_root, area)
+    os.makedirs(area_dir, exist_ok=True)
+    fd = os.open(os.path.join(area_dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield area_dir
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _copy_tree(source: str, target: str) -> None:
+    """Copy the repository ``source`` to ``target``, hard-linking files, repodata last."""
+    if not os.path.isfile(os.path.join(source, "repodata", "repomd.xml")):
+        raise ModuleError(
+            "not a composed repository (no repodata/repomd.xml)",
+            source=source,
+            hint="publish what compose() returned",
+        )
+    os.makedirs(target)
+    for folder, dirs, files in os.walk(source):
+        dirs.sort(key=lambda d: (d == "repodata", d))  # repodata last
+        rel = os.path.relpath(folder, source)
+        out = os.path.normpath(os.path.join(target, rel))
+        os.makedirs(out, exist_ok=True)
+        for name in sorted(files):
+            link_or_copy(os.path.join(folder, name), os.path.join(out, name))
+
+
+def publish(
+    compose: ComposeResult,
+    publish_root: str,
+    name: str,
+    stream: str,
+    version: int,
+    context: str,
+    arch: str,
+    area: str = "stage",
+) -> str:
+    """Publish ``compose`` to ``<root>/<area>/<name>/<stream>/<version>.<context>/<arch>/``.
+
+    The source repository goes beside it (``.../<version>.<context>/src/``, shared by the
+    arches of one N:S:V:C). The binary repository appears in one rename; an N:S:V:C:A
+    that is already published is refused (published builds are immutable). Then the
+    area's aggregate repository is rebuilt. Returns the published directory.
+
+    If rebuilding the aggregate fails, the build stays published and the error is
+    raised; the previous aggregate stays in place until ``update_aggregate`` succeeds.
+    """
+    try:
+        nsvca = NSVCA(name, stream, version, context, arch).nsvca
+    except ValueError as e:
+        raise ModuleError(str(e)) from None
+    for kind, value in (("name", name), ("stream", stream), ("context", context), ("arch", arch)):
+        _check_part(kind, value)
+    if arch == "src":
+        raise ModuleError("a module's arch cannot be 'src'")
+    if compose.nsvca != nsvca:
+        raise ModuleError(
+            f"the compose is {compose.nsvca}, not {nsvca}",
+            hint="publish a compose under its own N:S:V:C:A",
+        )
+    for tool in ("createrepo_c", "modifyrepo_c"):
+        require_tool(tool)
+    with area_lock(publish_root, area) as area_dir:
+        parent = os.path.join(area_dir, name, stream, f"{version}.{context}")
+        target = os.path.join(parent, arch)
+        if os.path.lexists(target):
+            raise ModuleError(
+                f"{nsvca} is already published in {area}",
+                source=target,
+                hint="a published module build is immutable: build a new version to publish",
+            )
+        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=area_dir)
+        try:
+            _copy_tree(compose.repo, os.path.join(tmp, arch))
+            has_sources = os.path.isdir(compose.source_repo)
+            if has_sources:
+                _copy_tree(compose.source_repo, os.path.join(tmp, "src"))
+            os.makedirs(parent, exist_ok=True)
+            if has_sources and not os.path.lexists(os.path.join(parent, "src")):
+                os.rename(os.path.join(tmp, "src"), os.path.join(parent, "src"))
+            os.rename(os.path.join(tmp, arch), target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _update_aggregate(area_dir, area)
+    return target
+
+
+def published(publish_root: str, area: str = "stage") -> list[Published]:
+    """Every published binary repository of an area, sorted by N, S, V, C, A."""
+    area_dir = _area_dir(publish_root, area)
+    out: list[Published] = []
+
+    def subdirs(path: str) -> list[str]:
+        try:
+            entries = os.listdir(path)
+        except FileNotFoundError:
+            return []
+        return [
+            e
+            for e in entries
+            if not e.startswith(".")
+            and not os.path.islink(os.path.join(path, e))
+            and os.path.isdir(os.path.join(path, e))
+        ]
+
+    for name in subdirs(area_dir):
+        if name == AGGREGATE_LINK:
+            continue
+        for stream in subdirs(os.path.join(area_dir, name)):
+            for vc in subdirs(os.path.join(area_dir, name, stream)):
+                version, _, context = vc.partition(".")
+                if not version.isdigit() or not context:
+                    continue
+                for arch in subdirs(os.path.join(area_dir, name, stream, vc)):
+                    path = os.path.join(area_dir, name, stream, vc, arch)
+                    if arch == "src" or not os.path.isfile(
+                        os.path.join(path, "repodata", "repomd.xml")
+                    ):
+                        continue
+                    out.append(Published(name, stream, int(version), context, arch, path))
+    return sorted(out)
+
+
+def repo_file(publish_root: str, area: str = "stage", baseurl: str | None = None) -> str:
+    """The text of a dnf ``.repo`` file for the area's aggregate repository.
+
+    ``module_hotfixes`` stays off: modular filtering is the point. ``baseurl`` defaults to
+    the ``file://`` URL of ``<root>/<area>/repo/``; pass an http URL when the area is
+    served over the network.
+    """
+    url = baseurl or "file://" + os.path.join(_area_dir(publish_root, area), AGGREGATE_LINK) + "/"
+    return (
+        f"[bbmod-{area}]\n"
+        f"name=buildbot-modules {area} modules\n"
+        f"baseurl={url}\n"
+        "enabled=1\n"
+        "gpgcheck=0\n"
+        "metadata_expire=5m\n"
+    )
+
+
+def update_aggregate(publish_root: str, area: str = "stage") -> str:
+    """Rebuild the area's aggregate repository (every published module) and swap it in.
+
+    Returns the path of the ``<root>/<area>/repo`` symlink. Also (re)writes
+    ``<root>/<area>/<area>.repo``. Holds the area's lock.
+    """
+    for tool in ("createrepo_c", "modifyrepo_c"):
+        require_tool(tool)
+    with area_lock(publish_root, area) as area_dir:
+        return _update_aggregate(area_dir, area)
+
+
+def _write_atomically(path: str, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _merged_modules(repos: list[Published]) -> Any:
+    """One ModuleIndex with every published stream, obsoletes and translations.
+
+    Defaults are combined rather than merged by libmodulemd's ModuleIndexMerger, which
+    refuses two versions of a stream whose default profiles differ: per module, the
+    defaults of the newest version (by module version) win for the default stream and
+    for each stream's default profiles.
+    """
+    Modulemd = modulemd()
+    index = Modulemd.ModuleIndex.new()
+    defaults: dict[str, list[tuple[int, Any]]] = {}
+    for repo in repos:
+        found = read_modules_metadata(repo.path)
+        if found is None:
+            continue
+        for name in found.get_module_names():
+            module = found.get_module(name)
+            for s in module.get_all_streams():
+                index.add_module_stream(s)
+            for o in module.get_obsoletes():
+                index.add_obsoletes(o)
+            for translation in module_translations(module):
+                index.add_translation(translation)
+            if module.get_defaults() is not None:
+                defaults.setdefault(name, []).append((repo.version, module.get_defaults()))
+    for name, found_defaults in sorted(defaults.items()):
+        combined = Modulemd.DefaultsV1.new(name)
+        for _version, d in sorted(found_defaults, key=lambda item: item[0]):
+            if d.get_default_stream(None):
+                combined.set_default_stream(d.get_default_stream(None), None)
+            for s in d.get_streams_with_default_profiles(None):
+                combined.remove_default_profiles_for_stream(s, None)
+                profiles = d.get_default_profiles_for_stream(s, None)
+                if profiles:
+                    for p in profiles:
+                        combined.add_default_profile_for_stream(s, p, None)
+                else:
+                    combined.set_empty_default_profiles_for_stream(s, None)
+        index.add_defaults(combined)
+    return index
+
+
+def _referenced(repo: str) -> list[str]:
+    """The files ``repo/repodata/repomd.xml`` names (relative paths)."""
+    try:
+        root = ET.parse(os.path.join(repo, "repodata", "repomd.xml")).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    out = []
+    for location in root.iterfind("r:data/r:location", _REPOMD_NS):
+        href = location.get("href")
+        if href and not os.path.isabs(href) and ".." not in href.split("/"):
+            out.append(href)
+    return out
+
+
+def _update_aggregate(area_dir: str, area: str) -> str:
+    """The aggregate rebuild; the caller holds the area's lock."""
+    link = os.path.join(area_dir, AGGREGATE_LINK)
+    if os.path.lexists(link) and not os.path.islink(link):
+        raise ModuleError(
+            f"{link} is not a symlink",
+            source=link,
+            hint="the aggregate repository is a symlink to a .repo-* directory; move it away",
+        )
+    current = os.path.realpath(link) if os.path.islink(link) else None
+    repos = published(os.path.dirname(area_dir), area)
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    new = tempfile.mkdtemp(prefix=f".repo-{stamp}-", dir=area_dir)
+    try:
+        # Every published binary RPM, once per file name: a component reused by a later
+        # version is the same file; the first in N:S:V:C:A order wins, so it never flips.
+        seen: set[str] = set()
+        for repo in repos:
+            for entry in sorted(os.listdir(repo.path)):
+                if entry.endswith(".rpm") and entry not in seen:
+                    seen.add(entry)
+                    link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
+        reuse = None
+        if current and os.path.isfile(os.path.join(current, "repodata", "repomd.xml")):
+            reuse = current  # package metadata of unchanged files; modules are added below
+        createrepo(new, update_from=reuse)
+        index = _merged_modules(repos)
+        if index.get_module_names():
+            add_modules(new, index.dump_to_string())
+        # Clients that read the old repomd.xml just before the swap still find its files.
+        if current:
+            for href in _referenced(current):
+                source = os.path.join(current, href)
+                target = os.path.join(new, href)
+                if os.path.isfile(source) and not os.path.lexists(target):
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    link_or_copy(source, target)
+        os.chmod(new, 0o755)  # mkdtemp makes it private; the repository is for everyone
+        tmp_link = os.path.join(area_dir, f".repo-link-{os.path.basename(new)}")
+        os.symlink(os.path.basename(new), tmp_link)
+        os.replace(tmp_link, link)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    _write_atomically(
+        os.path.join(area_dir, f"{area}.repo"), repo_file(os.path.dirname(area_dir), area)
+    )
+    # Under the lock nobody else is writing: anything left by an interrupted run goes.
+    for entry in os.listdir(area_dir):
+        path = os.path.join(area_dir, entry)
+        if entry.startswith((".repo-", ".tmp-")) and path != new:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
+    return link

@@ -1,0 +1,179 @@
+"""What the registry stores, as plain Python: states, records and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from ..core.problems import ModuleError
+
+__all__ = [
+    "COMPONENT_STATES",
+    "FINISHED_COMPONENT_STATES",
+    "MAX_VERSION",
+    "MODULE_STATES",
+    "MODULE_TRANSITIONS",
+    "ComponentRecord",
+    "DuplicateBuild",
+    "InvalidState",
+    "ModuleBuildRecord",
+    "NotFound",
+    "RegistryError",
+]
+
+MODULE_STATES: dict[str, int] = {
+    "init": 0,
+    "wait": 1,
+    "build": 2,
+    "done": 3,
+    "failed": 4,
+    "ready": 5,
+    "garbage": 6,
+}
+"""Module build states with MBS's numbers (the registry stores the number).
+
+``done`` means built and composed; ``ready`` means usable by other builds (what the
+resolver looks at). ``done → ready`` is automatic unless a gate is configured: that
+policy belongs to the caller, the registry only records the transition.
+"""
+
+STATE_NAMES: dict[int, str] = {number: name for name, number in MODULE_STATES.items()}
+"""MBS state number → name."""
+
+MODULE_TRANSITIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {
+        "init": frozenset({"wait", "failed"}),
+        "wait": frozenset({"build", "failed"}),
+        "build": frozenset({"done", "failed"}),
+        "done": frozenset({"ready", "failed"}),
+        "ready": frozenset({"garbage"}),
+        # failed → init is a resubmission (its own operation, a later issue), not a
+        # state change; garbage is final.
+        "failed": frozenset(),
+        "garbage": frozenset(),
+    }
+)
+"""The state changes :meth:`Registry.set_module_state` allows, from → to."""
+
+COMPONENT_STATES: tuple[str, ...] = (
+    "waiting",
+    "building",
+    "built",
+    "failed",
+    "dependency-failed",
+    "cancelled",
+    "reused",
+)
+"""Component build states. ``reused`` means taken from an earlier build of the module."""
+
+FINISHED_COMPONENT_STATES: frozenset[str] = frozenset(
+    {"built", "failed", "dependency-failed", "cancelled"}
+)
+"""Component states that set ``finished_at``."""
+
+MAX_VERSION = 2**63 - 1
+"""The largest module version the registry stores (a signed 64-bit column everywhere).
+
+modulemd versions are uint64; every version MBS makes (``%Y%m%d%H%M%S`` behind a platform
+prefix: 16 digits for Fedora, 19 starting with 8 or 9 for EL 8/9) is below this.
+"""
+
+
+class RegistryError(ModuleError):
+    """A registry operation that cannot be done as asked.
+
+    Printed as ``module registry: error: MESSAGE (HINT)`` unless a ``source`` is given.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "module registry",
+        line: int | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, source=source, line=line, hint=hint)
+
+
+class DuplicateBuild(RegistryError):
+    """A module build with this N:S:V:C exists and has not failed (MBS answers 409)."""
+
+
+class InvalidState(RegistryError):
+    """An unknown state name, or a state change the state machine does not allow."""
+
+
+class NotFound(RegistryError):
+    """No such module build or component."""
+
+
+@dataclass(frozen=True)
+class ModuleBuildRecord:
+    """One module build as the registry has it.
+
+    ``version`` is the modulemd version; ``state`` a name of :data:`MODULE_STATES`;
+    ``modulemd`` the final stream v2 YAML once composed; ``published_path`` where the
+    compose was published. Times are timezone-aware (UTC).
+    """
+
+    id: int
+    name: str
+    stream: str
+    version: int
+    context: str
+    state: str
+    state_reason: str | None
+    scmurl: str
+    commit: str
+    owner: str
+    buildrequires: dict[str, str] = field(hash=False)
+    requires: dict[str, list[str]] = field(hash=False)
+    modulemd: str | None = field(hash=False, repr=False)
+    published_path: str | None
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    scratch: bool
+
+    @property
+    def nsvc(self) -> str:
+        """``name:stream:version:context``."""
+        return f"{self.name}:{self.stream}:{self.version}:{self.context}"
+
+    @property
+    def state_code(self) -> int:
+        """The state's MBS number (``MODULE_STATES[state]``)."""
+        return MODULE_STATES[self.state]
+
+
+@dataclass(frozen=True)
+class ComponentRecord:
+    """One component build of a module build.
+
+    ``after`` names the components it waits for; ``level`` is its depth in the plan.
+    Times are timezone-aware (UTC).
+    """
+
+    module_build_id: int
+    name: str
+    package: str
+    ref: str
+    commit: str
+    state: str
+    nvr: str | None
+    after: list[str] = field(hash=False)
+    level: int
+    buildbot_build_id: int | None
+    log_url: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    reason: str | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, or ``None`` when it did not both start and finish."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()

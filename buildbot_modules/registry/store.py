@@ -1,0 +1,739 @@
+"""The registry itself: module builds, component builds and artifacts in a SQL database.
+
+Thread-safe by construction: one :class:`~sqlalchemy.engine.Engine` (its pool hands each
+call its own connection) and one short transaction per call, so the Buildbot layer can
+call any method through ``deferToThread``. On SQLite, connections may move between
+threads (``check_same_thread=False``), writers wait for each other (``timeout``) and
+every writing call takes the write lock when it starts (``BEGIN IMMEDIATE``), so a check
+and the write it guards are atomic; the file is switched to WAL on :meth:`upgrade`, so
+readers do not wait for writers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine, Row
+
+from ..core.catalogue import CatalogueEntry
+from .model import (
+    COMPONENT_STATES,
+    FINISHED_COMPONENT_STATES,
+    MAX_VERSION,
+    MODULE_STATES,
+    MODULE_TRANSITIONS,
+    STATE_NAMES,
+    ComponentRecord,
+    DuplicateBuild,
+    InvalidState,
+    ModuleBuildRecord,
+    NotFound,
+    RegistryError,
+)
+from .schema import artifacts as t_artifacts
+from .schema import components as t_components
+from .schema import module_builds as t_builds
+
+__all__ = [
+    "DEFAULT_DB_FILE",
+    "Registry",
+    "RegistryCatalogue",
+    "default_db_url",
+    "migrations_config",
+    "public_url",
+]
+
+DEFAULT_DB_FILE = "modules-registry.sqlite"
+"""The registry's SQLite file name in the master's base directory, by default."""
+
+SQLITE_BUSY_TIMEOUT = 30.0
+"""Seconds a SQLite writer waits for another one before giving up."""
+
+DURATION_SAMPLES = 5
+"""How many of a package's latest built components :meth:`Registry.duration_estimate` uses."""
+
+MIGRATIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
+
+_WRITE = "bbmod_registry_write"  # execution option: this transaction writes
+_COMPONENT_KEYS = ("name", "package", "ref", "commit")
+_COMPONENT_OPTIONAL = ("after", "level")
+_STATE_HINT = "states are " + ", ".join(MODULE_STATES)
+
+
+def default_db_url(basedir: str) -> str:
+    """``sqlite:///BASEDIR/modules-registry.sqlite``: the registry's default database."""
+    return "sqlite:///" + os.path.join(os.path.abspath(basedir), DEFAULT_DB_FILE)
+
+
+def migrations_config(url: str | sa.URL | None = None) -> Config:
+    """Alembic's configuration for the registry's migrations, without ``alembic.ini``.
+
+    ``url`` picks the SQL dialect for offline runs (``command.upgrade(config, "head",
+    sql=True)`` prints the SQL for that database; no driver or server needed).
+    """
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS.replace("%", "%%"))
+    if url is not None:
+        config.attributes["url"] = sa.make_url(url)
+    return config
+
+
+def public_url(url: str | sa.URL) -> str:
+    """``url`` without its password, for messages and logs."""
+    # URL.set(password=None) leaves the password as it is: None means "unchanged" there.
+    return sa.make_url(url)._replace(password=None).render_as_string(hide_password=False)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Registry:
+    """The registry of module builds, over any SQLAlchemy database URL.
+
+    ``Registry("sqlite:////srv/master/modules-registry.sqlite")`` or
+    ``Registry("postgresql+psycopg2://bb@db/buildbot")``. Creating one only creates the
+    engine; call :meth:`upgrade` once at start-up to create or migrate the schema.
+    ``clock`` (aware datetimes) is for tests.
+    """
+
+    def __init__(self, db_url: str, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or _utcnow
+        url = sa.make_url(db_url)
+        self._sqlite = url.get_backend_name() == "sqlite"
+        self._memory = self._sqlite and url.database in (None, "", ":memory:")
+        # An in-memory SQLite database lives in one connection, shared by every thread:
+        # calls then take turns.
+        self._lock: threading.RLock | None = threading.RLock() if self._memory else None
+        kwargs: dict[str, Any] = {}
+        if self._sqlite:
+            kwargs["connect_args"] = {
+                "check_same_thread": False,
+                "timeout": SQLITE_BUSY_TIMEOUT,
+            }
+            if self._memory:
+                kwargs["poolclass"] = sa.pool.StaticPool
+        try:
+            self._engine: Engine = sa.create_engine(url, **kwargs)
+        except ImportError as e:
+            raise RegistryError(
+                f"cannot open the module registry at {public_url(url)}: its database driver "
+                f"is not installed ({e})",
+                hint="install the driver the URL names, e.g. psycopg2 for postgresql://",
+            ) from e
+        if self._sqlite:
+            _sqlite_transactions(self._engine)
+
+    # ----------------------------------------------------------------- plumbing
+
+    @property
+    def url(self) -> str:
+        """The database URL without its password."""
+        return public_url(self._engine.url)
+
+    def describe(self) -> str:
+        """``module registry at URL`` (the URL without its password), for messages."""
+        return f"module registry at {self.url}"
+
+    def dispose(self) -> None:
+        """Close the pooled connections (the registry stays usable: it reconnects)."""
+        self._engine.dispose()
+
+    def _turn(self) -> AbstractContextManager[object]:
+        return self._lock if self._lock is not None else nullcontext()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._turn(), self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with (
+            self._turn(),
+            self._engine.connect() as conn,
+            conn.execution_options(**{_WRITE: True}).begin(),
+        ):
+            yield conn
+
+    def alembic_config(self) -> Config:
+        """Alembic's configuration for this registry's migrations (no ``alembic.ini``)."""
+        return migrations_config(self._engine.url)
+
+    def upgrade(self) -> None:
+        """Create the schema, or migrate it to the newest revision; a no-op when current."""
+        config = self.alembic_config()
+        if self._sqlite and not self._memory:
+            with self._turn():
+                raw = self._engine.raw_connection()  # outside any transaction, as WAL needs
+                try:
+                    driver = raw.driver_connection
+                    assert driver is not None
+                    driver.execute("PRAGMA journal_mode=WAL")
+                finally:
+                    raw.close()
+        with self._write() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    # ----------------------------------------------------------------- module builds
+
+    def create_module_build(
+        self,
+        *,
+        name: str,
+        stream: str,
+        version: int,
+        context: str,
+        scmurl: str,
+        commit: str,
+        owner: str,
+        buildrequires: Mapping[str, str],
+        requires: Mapping[str, Sequence[str]],
+        scratch: bool = False,
+    ) -> int:
+        """Record a new module build in state ``init``; return its id.
+
+        Raises :class:`DuplicateBuild` when a build of the same N:S:V:C exists and has not
+        failed (MBS's 409 rule: only a new build, a resubmission of a failed build or a
+        build against new buildrequires is allowed).
+        """
+        nsvc = f"{name}:{stream}:{version}:{context}"
+        for what, value in (("name", name), ("stream", stream), ("context", context)):
+            if not value:
+                raise RegistryError(f"module build {nsvc}: empty {what}")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise RegistryError(f"module build {nsvc}: version must be an integer")
+        if not 0 <= version <= MAX_VERSION:
+            raise RegistryError(
+                f"module build {nsvc}: version {version} is outside 0..{MAX_VERSION}",
+                hint="the registry stores versions as signed 64-bit integers; MBS-style "
+                "versions (platform prefix + %Y%m%d%H%M%S) fit",
+            )
+        with self._write() as conn:
+            live = conn.execute(
+                sa.select(t_builds.c.id, t_builds.c.state)
+                .where(
+                    t_builds.c.name == name,
+                    t_builds.c.stream == stream,
+                    t_builds.c.version == version,
+                    t_builds.c.context == context,
+                    t_builds.c.state != MODULE_STATES["failed"],
+                )
+                .limit(1)
+            ).first()
+            if live is not None:
+                raise _duplicate(nsvc, f"build {live.id}, state {STATE_NAMES[live.state]}")
+            try:
+                result = conn.execute(
+                    t_builds.insert().values(
+                        name=name,
+                        stream=stream,
+                        version=version,
+                        context=context,
+                        state=MODULE_STATES["init"],
+                        scmurl=scmurl,
+                        commit_hash=commit,
+                        owner=owner,
+                        buildrequires=dict(buildrequires),
+                        requires={k: list(v) for k, v in requires.items()},
+                        scratch=scratch,
+                        submitted_at=self._clock(),
+                    )
+                )
+            except sa.exc.IntegrityError as e:  # PostgreSQL: a concurrent transaction won
+                raise _duplicate(nsvc, "created concurrently") from e
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def set_module_state(self, build_id: int, state: str, reason: str | None = None) -> None:
+        """Move a module build to ``state`` (a name), recording ``reason`` for it.
+
+        Allowed: init → wait → build → done → ready → garbage, and init, wait, build or
+        done → failed. ``started_at`` is set on ``build``, ``finished_at`` on ``done`` and
+        ``failed``. Anything else raises :class:`InvalidState`.
+        """
+        code = _state_code(state)
+        with self._write() as conn:
+            row = _build_row(conn, build_id, lock=True)
+            current = STATE_NAMES[row.state]
+            allowed = MODULE_TRANSITIONS[current]
+            if state not in allowed:
+                raise _bad_transition(row, current, state, allowed)
+            values: dict[str, Any] = {"state": code, "state_reason": reason}
+            now = self._clock()
+            if state == "build":
+                values["started_at"] = now
+            if state in ("done", "failed"):
+                values["finished_at"] = now
+            conn.execute(t_builds.update().where(t_builds.c.id == build_id).values(**values))
+
+    def set_module_result(self, build_id: int, *, modulemd: str, published_path: str) -> None:
+        """Record the composed module: its final modulemd (stream v2 YAML) and where it went."""
+        with self._write() as conn:
+            _build_row(conn, build_id)
+            conn.execute(
+                t_builds.update()
+                .where(t_builds.c.id == build_id)
+                .values(modulemd=modulemd, published_path=published_path)
+            )
+
+    def module_build(self, build_id: int) -> ModuleBuildRecord:
+        """One module build; :class:`NotFound` when there is none with that id."""
+        with self._read() as conn:
+            return _build_record(_build_row(conn, build_id))
+
+    def module_builds(
+        self,
+        *,
+        name: str | None = None,
+        stream: str | None = None,
+        state: str | None = None,
+        scratch: bool | None = None,
+        limit: int | None = 100,
+    ) -> list[ModuleBuildRecord]:
+        """Module builds matching every filter given, newest first (version, then id).
+
+        ``limit=None`` returns them all.
+        """
+        query = sa.select(t_builds).order_by(t_builds.c.version.desc(), t_builds.c.id.desc())
+        if name is not None:
+            query = query.where(t_builds.c.name == name)
+        if stream is not None:
+            query = query.where(t_builds.c.stream == stream)
+        if state is not None:
+            query = query.where(t_builds.c.state == _state_code(state))
+        if scratch is not None:
+            query = query.where(t_builds.c.scratch == scratch)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_build_record(row) for row in conn.execute(query)]
+
+    # ----------------------------------------------------------------- components
+
+    def add_components(self, build_id: int, components: Sequence[Mapping[str, Any]]) -> None:
+        """Add component builds (state ``waiting``) to a module build.
+
+        Each mapping has ``name``, ``package``, ``ref`` and ``commit``, and optionally
+        ``after`` (names it waits for, default none) and ``level`` (default 0).
+        """
+        rows: list[dict[str, Any]] = []
+        names: set[str] = set()
+        for number, component in enumerate(components):
+            missing = [k for k in _COMPONENT_KEYS if not component.get(k)]
+            unknown = sorted(set(component) - set(_COMPONENT_KEYS) - set(_COMPONENT_OPTIONAL))
+            label = component.get("name") or f"#{number}"
+            if missing or unknown:
+                problem = "lacks " + ", ".join(missing) if missing else ""
+                if unknown:
+                    problem += ("; " if problem else "") + "has unknown keys " + ", ".join(unknown)
+                raise RegistryError(
+                    f"module build {build_id}: component {label} {problem}",
+                    hint="give name, package, ref, commit and optionally after, level",
+                )
+            if component["name"] in names:
+                raise RegistryError(f"module build {build_id}: component {label} given twice")
+            names.add(component["name"])
+            rows.append(
+                {
+                    "module_build_id": build_id,
+                    "name": component["name"],
+                    "package": component["package"],
+                    "ref": component["ref"],
+                    "commit_hash": component["commit"],
+                    "state": "waiting",
+                    "buildafter": list(component.get("after") or ()),
+                    "level": int(component.get("level") or 0),
+                }
+            )
+        with self._write() as conn:
+            _build_row(conn, build_id, lock=True)
+            existing = set(
+                conn.scalars(
+                    sa.select(t_components.c.name).where(
+                        t_components.c.module_build_id == build_id,
+                        t_components.c.name.in_(sorted(names)),
+                    )
+                )
+            )
+            if existing:
+                raise RegistryError(
+                    f"module build {build_id} already has component(s) "
+                    + ", ".join(sorted(existing))
+                )
+            if rows:
+                conn.execute(t_components.insert(), rows)
+
+    def set_component_state(
+        self,
+        build_id: int,
+        name: str,
+        state: str,
+        *,
+        nvr: str | None = None,
+        buildbot_build_id: int | None = None,
+        log_url: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Record a component build's new state.
+
+        ``building`` sets ``started_at`` (and clears ``finished_at``, for a retry);
+        ``waiting`` clears both (requeued); ``built``, ``failed``, ``cancelled`` and
+        ``dependency-failed`` set ``finished_at``. ``nvr``, ``buildbot_build_id`` and
+        ``log_url`` are updated when given and kept otherwise; ``reason`` describes the
+        new state (``None`` clears it).
+        """
+        if state not in COMPONENT_STATES:
+            raise InvalidState(
+                f"unknown component state {state!r}",
+                hint="component states are " + ", ".join(COMPONENT_STATES),
+            )
+        values: dict[str, Any] = {"state": state, "reason": reason}
+        now = self._clock()
+        if state == "building":
+            values.update(started_at=now, finished_at=None)
+        elif state == "waiting":
+            values.update(started_at=None, finished_at=None)
+        elif state in FINISHED_COMPONENT_STATES:
+            values["finished_at"] = now
+        for key, value in (
+            ("nvr", nvr),
+            ("buildbot_build_id", buildbot_build_id),
+            ("log_url", log_url),
+        ):
+            if value is not None:
+                values[key] = value
+        with self._write() as conn:
+            component_id = _component_id(conn, build_id, name)
+            conn.execute(
+                t_components.update().where(t_components.c.id == component_id).values(**values)
+            )
+
+    def components(self, build_id: int) -> list[ComponentRecord]:
+        """The module build's components, by level then in the order they were added."""
+        with self._read() as conn:
+            _build_row(conn, build_id)
+            rows = conn.execute(
+                sa.select(t_components)
+                .where(t_components.c.module_build_id == build_id)
+                .order_by(t_components.c.level, t_components.c.id)
+            )
+            return [_component_record(row) for row in rows]
+
+    # ----------------------------------------------------------------- artifacts
+
+    def add_artifacts(self, build_id: int, component: str, nevras: Sequence[str]) -> None:
+        """Record the RPMs (NEVRAs) a component built; ones already recorded are skipped."""
+        if isinstance(nevras, str):
+            raise TypeError("add_artifacts() takes a list of NEVRAs, not one string")
+        with self._write() as conn:
+            component_id = _component_id(conn, build_id, component, lock=True)
+            known = set(
+                conn.scalars(
+                    sa.select(t_artifacts.c.nevra).where(
+                        t_artifacts.c.component_build_id == component_id
+                    )
+                )
+            )
+            new = [n for n in dict.fromkeys(nevras) if n not in known]
+            if new:
+                conn.execute(
+                    t_artifacts.insert(),
+                    [{"component_build_id": component_id, "nevra": n} for n in new],
+                )
+
+    def artifacts(self, build_id: int) -> dict[str, list[str]]:
+        """Component name → its NEVRAs (in the order recorded), for components with any."""
+        query = (
+            sa.select(t_components.c.name, t_artifacts.c.nevra)
+            .join(t_artifacts, t_artifacts.c.component_build_id == t_components.c.id)
+            .where(t_components.c.module_build_id == build_id)
+            .order_by(t_components.c.level, t_components.c.id, t_artifacts.c.id)
+        )
+        out: dict[str, list[str]] = {}
+        with self._read() as conn:
+            _build_row(conn, build_id)
+            for row in conn.execute(query):
+                out.setdefault(row.name, []).append(row.nevra)
+        return out
+
+    # ----------------------------------------------------------------- questions
+
+    def duration_estimate(self, package: str) -> float | None:
+        """Mean duration in seconds of the package's last 5 built components, else ``None``.
+
+        Only components in state ``built`` with both times count (reused ones did not
+        build); the caller decides what ``None`` means (the planner uses 1).
+        """
+        query = (
+            sa.select(t_components.c.started_at, t_components.c.finished_at)
+            .where(
+                t_components.c.package == package,
+                t_components.c.state == "built",
+                t_components.c.started_at.is_not(None),
+                t_components.c.finished_at.is_not(None),
+            )
+            .order_by(t_components.c.finished_at.desc(), t_components.c.id.desc())
+            .limit(DURATION_SAMPLES)
+        )
+        with self._read() as conn:
+            durations = [
+                max(0.0, (row.finished_at - row.started_at).total_seconds())
+                for row in conn.execute(query)
+            ]
+        return sum(durations) / len(durations) if durations else None
+
+    def modules_tracking(self, package: str, branch: str) -> list[tuple[str, str]]:
+        """``(name, stream)`` of modules whose latest ready build has a component of
+        ``package`` at ref ``branch``, sorted.
+
+        The latest ready build is the newest version among a stream's ready, non-scratch
+        builds (all its contexts): a push to ``branch`` of ``package`` concerns them.
+        """
+        ready = MODULE_STATES["ready"]
+        latest = (
+            sa.select(
+                t_builds.c.name,
+                t_builds.c.stream,
+                sa.func.max(t_builds.c.version).label("version"),
+            )
+            .where(t_builds.c.state == ready, t_builds.c.scratch.is_(False))
+            .group_by(t_builds.c.name, t_builds.c.stream)
+            .subquery()
+        )
+        query = (
+            sa.select(t_builds.c.name, t_builds.c.stream)
+            .distinct()
+            .join(
+                latest,
+                sa.and_(
+                    latest.c.name == t_builds.c.name,
+                    latest.c.stream == t_builds.c.stream,
+                    latest.c.version == t_builds.c.version,
+                ),
+            )
+            .join(t_components, t_components.c.module_build_id == t_builds.c.id)
+            .where(
+                t_builds.c.state == ready,
+                t_builds.c.scratch.is_(False),
+                t_components.c.package == package,
+                t_components.c.ref == branch,
+            )
+            .order_by(t_builds.c.name, t_builds.c.stream)
+        )
+        with self._read() as conn:
+            return [(row.name, row.stream) for row in conn.execute(query)]
+
+    # ----------------------------------------------------------------- catalogue
+
+    def catalogue(self) -> RegistryCatalogue:
+        """The registry's ready builds as a :class:`~buildbot_modules.core.catalogue.
+        ModuleCatalogue`, for dependency resolution."""
+        return RegistryCatalogue(self)
+
+    def ready_streams(self, name: str) -> list[str]:
+        """Streams of ``name`` that have a ready, non-scratch build, sorted."""
+        query = (
+            sa.select(t_builds.c.stream)
+            .distinct()
+            .where(
+                t_builds.c.name == name,
+                t_builds.c.state == MODULE_STATES["ready"],
+                t_builds.c.scratch.is_(False),
+            )
+        )
+        with self._read() as conn:
+            return sorted(conn.scalars(query))
+
+    def ready_entries(self, name: str, stream: str) -> list[CatalogueEntry]:
+        """Ready, non-scratch builds of ``name:stream`` as catalogue entries, newest first."""
+        query = (
+            sa.select(
+                t_builds.c.name,
+                t_builds.c.stream,
+                t_builds.c.version,
+                t_builds.c.context,
+                t_builds.c.requires,
+                t_builds.c.buildrequires,
+            )
+            .where(
+                t_builds.c.name == name,
+                t_builds.c.stream == stream,
+                t_builds.c.state == MODULE_STATES["ready"],
+                t_builds.c.scratch.is_(False),
+            )
+            .order_by(t_builds.c.version.desc(), t_builds.c.id.desc())
+        )
+        with self._read() as conn:
+            return [
+                CatalogueEntry(
+                    name=row.name,
+                    stream=row.stream,
+                    version=int(row.version),
+                    context=row.context,
+                    requires={k: tuple(v) for k, v in (row.requires or {}).items()},
+                    buildrequires={k: (v,) for k, v in (row.buildrequires or {}).items()},
+                )
+                for row in conn.execute(query)
+            ]
+
+
+class RegistryCatalogue:
+    """The ready module builds of a :class:`Registry`, as a ``ModuleCatalogue``.
+
+    Only ``ready`` builds count (MBS's meaning: usable by other builds), and not scratch
+    builds. Every question reads the database, so the answers are always current.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def streams(self, name: str) -> list[str]:
+        """Every stream of ``name`` with a ready build, sorted."""
+        return self.registry.ready_streams(name)
+
+    def builds(self, name: str, stream: str) -> list[CatalogueEntry]:
+        """Ready builds of ``name:stream``, newest version first."""
+        return self.registry.ready_entries(name, stream)
+
+    def describe(self) -> str:
+        """``module registry at URL`` (without the password)."""
+        return self.registry.describe()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not pysqlite, start SQLite transactions: writers ``BEGIN IMMEDIATE``.
+
+    pysqlite's own transaction handling starts a transaction only at the first write, so a
+    read-check-then-write could interleave with another writer; this is SQLAlchemy's
+    documented recipe, plus foreign keys (off by default in SQLite).
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _state_code(state: str) -> int:
+    try:
+        return MODULE_STATES[state]
+    except (KeyError, TypeError):
+        raise InvalidState(f"unknown module build state {state!r}", hint=_STATE_HINT) from None
+
+
+def _duplicate(nsvc: str, which: str) -> DuplicateBuild:
+    return DuplicateBuild(
+        f"module build {nsvc} already exists ({which})",
+        hint="only a new build, the resubmission of a failed build or a build against new "
+        "buildrequires is allowed; commit a change to get a new version",
+    )
+
+
+def _bad_transition(
+    row: Row[Any], current: str, state: str, allowed: frozenset[str]
+) -> InvalidState:
+    nsvc = f"{row.name}:{row.stream}:{row.version}:{row.context}"
+    where = f"module build {row.id} ({nsvc})"
+    if current == state:
+        return InvalidState(f"{where} is already in state {state}")
+    order = list(MODULE_STATES)
+    nexts = sorted(allowed, key=order.index)
+    if current == "failed" and state == "init":
+        hint = "a failed build starts again by resubmission, not by a state change"
+    elif nexts:
+        hint = f"from {current} it can go to {' or '.join(nexts)}"
+    else:
+        hint = f"{current} is final"
+    return InvalidState(f"{where}: cannot go from {current} to {state}", hint=hint)
+
+
+def _build_row(conn: Connection, build_id: int, *, lock: bool = False) -> Row[Any]:
+    """The build's row; ``lock`` holds it until the transaction ends (FOR UPDATE, where the
+    database has it: SQLite's writers are serialised by BEGIN IMMEDIATE instead)."""
+    query = sa.select(t_builds).where(t_builds.c.id == build_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"no module build with id {build_id}")
+    return row
+
+
+def _component_id(conn: Connection, build_id: int, name: str, *, lock: bool = False) -> int:
+    query = sa.select(t_components.c.id).where(
+        t_components.c.module_build_id == build_id, t_components.c.name == name
+    )
+    found = conn.scalar(query.with_for_update() if lock else query)
+    if found is None:
+        _build_row(conn, build_id)
+        known = conn.scalars(
+            sa.select(t_components.c.name)
+            .where(t_components.c.module_build_id == build_id)
+            .order_by(t_components.c.name)
+        ).all()
+        raise NotFound(
+            f"module build {build_id} has no component {name!r}",
+            hint="its components are " + (", ".join(known) or "none yet (add_components first)"),
+        )
+    return int(found)
+
+
+def _build_record(row: Row[Any]) -> ModuleBuildRecord:
+    return ModuleBuildRecord(
+        id=row.id,
+        name=row.name,
+        stream=row.stream,
+        version=int(row.version),
+        context=row.context,
+        state=STATE_NAMES[row.state],
+        state_reason=row.state_reason,
+        scmurl=row.scmurl,
+        commit=row.commit_hash,
+        owner=row.owner,
+        buildrequires=dict(row.buildrequires or {}),
+        requires={k: list(v) for k, v in (row.requires or {}).items()},
+        modulemd=row.modulemd,
+        published_path=row.published_path,
+        submitted_at=row.submitted_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        scratch=bool(row.scratch),
+    )
+
+
+def _component_record(row: Row[Any]) -> ComponentRecord:
+    return ComponentRecord(
+        module_build_id=row.module_build_id,
+        name=row.name,
+        package=row.package,
+        ref=row.ref,
+        commit=row.commit_hash,
+        state=row.state,
+        nvr=row.nvr,
+        after=list(row.buildafter or ()),
+        level=row.level,
+        buildbot_build_id=row.buildbot_build_id,
+        log_url=row.log_url,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        reason=row.reason,
+    )
