@@ -89,8 +89,7 @@ def _build_json(build: ExpandedBuild, version: int, plan: ComponentPlan) -> dict
         "critical_path": plan.critical_path(),
         "warnings": list(plan.warnings)
         + [
-            f"{c}: BuildRequires {req} cannot be matched to a component by name; not used"
-            " for ordering"
+            f"{c}: {req} cannot be matched to a component by name; not used for ordering"
             for c, reqs in sorted(plan.unmatched.items())
             for req in reqs
         ],
@@ -111,7 +110,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for module in modules:
             plan = plan_module(module, specs)
             for build in expand(module, catalogue):
-                version = args.version or module_version(commit, build.platform)
+                version = (
+                    args.version
+                    if args.version is not None
+                    else module_version(commit, build.platform)
+                )
                 result.append((build, version, plan))
     except ModuleError as e:
         print(e.as_problem().format())

@@ -130,3 +130,12 @@ class Expansion(unittest.TestCase):
         self.assertEqual(builds[0].platform, "f29")
         with self.assertRaises(ModuleError):
             expand(module(({"platform": []}, {})), catalogue)
+
+
+class StaticContext(unittest.TestCase):
+    def test_static_context_cannot_name_two_builds(self) -> None:
+        m = module(({"platform": ["f39", "f40"]}, {"platform": []}))
+        m.context, m.static_context = "fixed", True
+        with self.assertRaises(ModuleError) as caught:
+            expand(m, CATALOGUE)
+        self.assertIn("static context fixed would name two different builds", str(caught.exception))

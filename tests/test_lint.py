@@ -264,6 +264,8 @@ class Rules(unittest.TestCase):
         policy = LintPolicy(distgit_roots=("/srv/distgit",))
         self.assertEqual(messages(v3(comps.format(url="file:///srv/distgit/rpms/a")), policy), [])
         self.assertTrue(messages(v3(comps.format(url="file:///srv/distgit-evil/a")), policy))
+        escape = "file:///srv/distgit/../../etc/a"
+        self.assertTrue(messages(v3(comps.format(url=escape)), policy), escape)
         hosts = LintPolicy(allowed_hosts=frozenset({"src.fedoraproject.org"}))
         self.assertTrue(messages(v3(comps.format(url="https://evil.example/a")), hosts))
         self.assertEqual(

@@ -224,9 +224,11 @@ class FromSpecs(unittest.TestCase):
         spec(folder, "a", "BuildRequires: b\n")
         spec(folder, "b", "BuildRequires: a\n")
         m = module(a=Component("a"), b=Component("b"))
+        m.source = "m.yaml"
         with self.assertRaises(ModuleError) as caught:
             plan_module(m, read_specs(folder, m.components))
         self.assertIn("a -> b -> a", caught.exception.message)
+        self.assertEqual(caught.exception.source, "m.yaml")
 
     def test_missing_and_broken_specs(self) -> None:
         folder = tempdir(self)

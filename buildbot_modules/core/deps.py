@@ -58,8 +58,20 @@ def expand(module: ModuleStream, catalogue: StreamSource | None = None) -> list[
                 context = module.context
             else:
                 context = module_context(br, requires)
+            if context in builds and builds[context].buildrequires != br:
+                raise ModuleError(
+                    f"static context {context} would name two different builds"
+                    f" ({_describe(builds[context].buildrequires)} and {_describe(br)})",
+                    source=module.source,
+                    line=module.line_of("data", "dependencies"),
+                    hint="a static context allows one stream per buildrequired module",
+                )
             builds.setdefault(context, ExpandedBuild(module, br, requires, context))
     return list(builds.values())
+
+
+def _describe(buildrequires: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}:{v}" for k, v in sorted(buildrequires.items()))
 
 
 def _resolve(

@@ -8,6 +8,7 @@ These rules run on the scanned YAML, so they can report every problem at once.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ _COVERED = (
     "not found in components list",
     "license is missing",
     "BuildConfig context",
+    "must specify a single stream",
     "summary is missing",
     "description is missing",
 )
@@ -310,9 +312,11 @@ class _Checker:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme == "file" or (not scheme and url.startswith("/")):
-            local = parts.path if scheme else url
+            # Normalised first: `ROOT/../../etc` must not pass as inside ROOT.
+            local = os.path.normpath(parts.path if scheme else url)
             if any(
-                local == root.rstrip("/") or local.startswith(root.rstrip("/") + "/")
+                local == os.path.normpath(root)
+                or local.startswith(os.path.normpath(root).rstrip("/") + "/")
                 for root in self.policy.distgit_roots
             ):
                 return

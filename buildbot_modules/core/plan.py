@@ -243,6 +243,18 @@ def _cycle_in(graph: Mapping[str, list[str]], members: set[str]) -> list[str]:
 def plan_module(module: ModuleStream, specs: Mapping[str, SpecInfo] | None = None) -> ComponentPlan:
     """The plan for ``module``; ``specs`` (by component) orders undeclared modules."""
     names = sorted(module.components)
+    try:
+        return _plan(module, names, specs)
+    except ModuleError as e:
+        if not e.source:
+            e.source = module.source
+            e.line = module.line_of("data", "components")
+        raise
+
+
+def _plan(
+    module: ModuleStream, names: list[str], specs: Mapping[str, SpecInfo] | None
+) -> ComponentPlan:
     spec_edges, unmatched, spec_warnings = (
         _spec_edges(names, specs) if specs is not None else ({}, {}, [])
     )
