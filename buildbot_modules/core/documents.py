@@ -101,8 +101,7 @@ def _load_one(raw: RawDocument, source: str, name: str | None, stream: str | Non
         if kind in MODULE_KINDS:
             if kind != "modulemd-packager":
                 # Strict read first (read_packager_string ignores unknown keys in stream
-                # documents), through a
-                # ModuleIndex: ModuleStream.read_string is deprecated.
+                # documents), through a ModuleIndex: ModuleStream.read_string is deprecated.
                 strict = Modulemd.ModuleIndex.new()
                 _ok, failures = strict.update_from_string(_named(raw, doc), True)
                 if failures:
