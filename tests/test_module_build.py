@@ -42,23 +42,45 @@ class ModuleBuildInProcess(RunMasterBase):
         DistGit.init(settings.distgit)
         yield self.setup_master({"configurators": [ModulesConfigurator(settings)]})
         source = tempdir(self)
+        obsoletes = (
+            "---\ndocument: modulemd-obsoletes\nversion: 1\ndata:\n"
+            "  modified: 2026-11-25T00:00Z\n  module: dag\n  stream: main\n"
+            "  message: Replaced by a later stream.\n"
+        )
         write(
             source,
             "modules/dag/dag.yaml",
-            module_yaml("A DAG", {"d-base": [], "d-top": ["d-base"], "d-solo": []}),
+            module_yaml("A DAG", {"d-base": [], "d-top": ["d-base"], "d-solo": []}) + obsoletes,
         )
         for name in ("d-base", "d-top", "d-solo"):
             write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
         DistGit(settings.distgit).import_dir(source)
         registry = Registry(settings.registry_url)
+        first = yield self.wait_ready(registry, 1)
+        states = {c.name: c.state for c in registry.components(first.id)}
+        self.assertEqual(states, {"d-base": "built", "d-top": "built", "d-solo": "built"})
+        # The module repository's obsoletes document is composed with the module.
+        self.assertIn("document: modulemd-obsoletes", first.modulemd)
+        self.assertIn("Replaced by a later stream.", first.modulemd)
+
+        # A push to a component's branch rebuilds the module that tracks it, as a new
+        # version whose component commit is the pushed one.
+        yield task.deferLater(reactor, 1.1, lambda: None)  # a later commit second
+        write(source, "rpms/d-base/d-base.spec", SPEC.format(name="d-base", build="true"))
+        pushed = DistGit(settings.distgit).import_dir(source)
+        base_commit = next(r.commit for r in pushed if r.name == "d-base")
+        second = yield self.wait_ready(registry, 2)
+        self.assertGreater(second.version, first.version)
+        commits = {c.name: c.commit for c in registry.components(second.id)}
+        self.assertEqual(commits["d-base"], base_commit)
+
+    @defer.inlineCallbacks
+    def wait_ready(self, registry: Registry, count: int) -> defer.Deferred:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             builds = registry.module_builds(name="dag")
-            if builds and builds[0].state in ("ready", "failed"):
-                break
+            if len(builds) >= count and builds[0].state in ("ready", "failed"):
+                self.assertEqual(builds[0].state, "ready", builds[0].state_reason)
+                return builds[0]
             yield task.deferLater(reactor, 0.5, lambda: None)
-        else:
-            self.fail("module dag did not finish in 120 s")
-        self.assertEqual(builds[0].state, "ready", builds[0].state_reason)
-        states = {c.name: c.state for c in registry.components(builds[0].id)}
-        self.assertEqual(states, {"d-base": "built", "d-top": "built", "d-solo": "built"})
+        self.fail(f"module build {count} of dag did not finish in 120 s")

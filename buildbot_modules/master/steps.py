@@ -22,7 +22,7 @@ from buildbot.process.buildstep import BuildStep
 from buildbot.process.results import FAILURE, SUCCESS, WARNINGS
 
 from ..core.deps import ExpandedBuild, expand
-from ..core.documents import load_text
+from ..core.documents import OTHER_KINDS, load_text
 from ..core.identity import module_version
 from ..core.lint import LintPolicy, lint_document
 from ..core.module import ModuleStream, modules_of
@@ -65,6 +65,8 @@ class ModuleBuildState:
     owner: str = ""
     text: str = ""
     modules: list[ModuleStream] = field(default_factory=list)
+    # Defaults/obsoletes documents the module file carries, for the compose.
+    extra_documents: str | None = None
     units: list[BuildUnit] = field(default_factory=list)
 
 
@@ -160,6 +162,12 @@ class LoadModule(ModuleStep):
             self.summary = f"{len(problems)} problem(s): {problems[0]}"[:200]
             return FAILURE
         state.modules = modules_of(documents)
+        extra = [
+            d.raw.text if d.raw.text.lstrip().startswith("---") else "---\n" + d.raw.text
+            for d in documents
+            if d.kind in OTHER_KINDS
+        ]
+        state.extra_documents = "".join(extra) or None
         if not state.modules:
             raise ModuleError("no module stream document", source=source)
         count = len(state.modules[0].components)
@@ -176,8 +184,12 @@ class ResolveModule(ModuleStep):
         lines = []
         for module in state.modules:
             builds = await in_thread(expand, module, catalogue)
+            commits, newest = await in_thread(self._resolve_refs, module)
+            # The version follows the newest source: a push to a component's branch
+            # gives a new version; the same sources give the same NSVC again.
+            source_time = max(state.commit_time, newest)
             for build in builds:
-                version = module_version(state.commit_time, build.platform)
+                version = module_version(source_time, build.platform)
                 scmurl = f"file://{site.distgit.path('modules', state.name)}?#{state.commit}"
                 registry_id = await in_thread(
                     site.registry.create_module_build,
@@ -192,7 +204,7 @@ class ResolveModule(ModuleStep):
                     requires={k: list(s) for k, s in build.requires.items()},
                 )
                 await in_thread(site.registry.set_module_state, registry_id, "wait")
-                unit = BuildUnit(module, build, version, registry_id)
+                unit = BuildUnit(module, build, version, registry_id, commits=commits)
                 state.units.append(unit)
                 requires = ", ".join(f"{k}:{v}" for k, v in sorted(build.buildrequires.items()))
                 lines.append(f"{unit.nsvc}  (registry id {registry_id}; built against {requires})")
@@ -201,6 +213,28 @@ class ResolveModule(ModuleStep):
         first = state.units[0].nsvc
         self.summary = first if len(state.units) == 1 else f"{len(state.units)} builds: {first}, …"
         return SUCCESS
+
+    def _resolve_refs(self, module: ModuleStream) -> tuple[dict[str, str], int]:
+        """Each component's ref as a commit id (recorded: rebuilds are reproducible), and
+        the newest of those commits' times."""
+        out = {}
+        newest = 0
+        for name, component in module.components.items():
+            package = component.package or name
+            if component.repository and not self._in_distgit(component.repository, package):
+                raise ModuleError(
+                    f"component {name}: repository {component.repository} is not in this"
+                    " site's dist-git",
+                    hint="leave `repository:` out to use the local dist-git",
+                )
+            out[name] = self.site.distgit.resolve("rpms", package, component.ref or DEFAULT_REF)
+            info = self.site.distgit.commit_info("rpms", package, out[name])
+            newest = max(newest, info.timestamp)
+        return out, newest
+
+    def _in_distgit(self, url: str, package: str) -> bool:
+        path = url.removeprefix("file://")
+        return os.path.abspath(path) == os.path.abspath(self.site.distgit.path("rpms", package))
 
 
 class PlanModule(ModuleStep):
@@ -213,14 +247,10 @@ class PlanModule(ModuleStep):
         for unit in state.units:
             module = unit.module
             if id(module) not in plans:
-                commits = await in_thread(self._resolve_refs, module)
                 specs = None
                 if not module.order_declared and len(module.components) > 1:
-                    specs = await in_thread(self._specs, module, commits)
+                    specs = await in_thread(self._specs, module, unit.commits)
                 plans[id(module)] = plan_module(module, specs)
-                unit.commits = commits
-            else:
-                unit.commits = next(u.commits for u in state.units if u.module is module)
             unit.plan = plans[id(module)]
             levels = unit.plan.levels()
             rows = [
@@ -249,23 +279,6 @@ class PlanModule(ModuleStep):
         for warning in unit.plan.warnings:
             await self.addCompleteLog("warnings", warning + "\n")
         return WARNINGS if unit.plan.warnings else SUCCESS
-
-    def _resolve_refs(self, module: ModuleStream) -> dict[str, str]:
-        out = {}
-        for name, component in module.components.items():
-            package = component.package or name
-            if component.repository and not self._in_distgit(component.repository, package):
-                raise ModuleError(
-                    f"component {name}: repository {component.repository} is not in this"
-                    " site's dist-git",
-                    hint="leave `repository:` out to use the local dist-git",
-                )
-            out[name] = self.site.distgit.resolve("rpms", package, component.ref or DEFAULT_REF)
-        return out
-
-    def _in_distgit(self, url: str, package: str) -> bool:
-        path = url.removeprefix("file://")
-        return os.path.abspath(path) == os.path.abspath(self.site.distgit.path("rpms", package))
 
     def _specs(self, module: ModuleStream, commits: dict[str, str]) -> Any:
         folder = tempfile.mkdtemp(prefix="bbmod-specs-")
@@ -320,6 +333,7 @@ class ComposeModule(ModuleStep):
                 components,
                 self.state.commit,
                 out,
+                self.state.extra_documents,
             )
             unit.compose = result
             await in_thread(self.site.registry.set_module_state, unit.registry_id, "done")
