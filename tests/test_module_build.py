@@ -84,3 +84,78 @@ class ModuleBuildInProcess(RunMasterBase):
                 return builds[0]
             yield task.deferLater(reactor, 0.5, lambda: None)
         self.fail(f"module build {count} of dag did not finish in 120 s")
+
+
+class CancelInProcess(RunMasterBase):
+    proto = "pb"
+    timeout = 180
+
+    @defer.inlineCallbacks
+    def test_stopping_the_module_build_cancels_its_components(self) -> None:
+        for tool in ("rpmbuild", "createrepo_c"):
+            if shutil.which(tool) is None:
+                raise unittest.SkipTest(f"needs {tool} (run make setup)")
+        root = tempdir(self)
+        settings = Settings(
+            db_url="sqlite://",
+            registry_url=f"sqlite:///{root}/registry.sqlite",
+            www_port=None,
+            distgit=os.path.join(root, "distgit"),
+            publish_root=os.path.join(root, "publish"),
+            artifacts=os.path.join(root, "artifacts"),
+            poll_interval=1,
+        )
+        DistGit.init(settings.distgit)
+        yield self.setup_master({"configurators": [ModulesConfigurator(settings)]})
+        source = tempdir(self)
+        write(
+            source,
+            "modules/slow/slow.yaml",
+            module_yaml("Slow", {"s-slow": [], "s-after": ["s-slow"], "s-other": []}),
+        )
+        for name in ("s-slow", "s-after", "s-other"):
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build="sleep 60"))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+
+        def building() -> list[str]:
+            builds = registry.module_builds(name="slow")
+            if not builds:
+                return []
+            return [c.name for c in registry.components(builds[0].id) if c.state == "building"]
+
+        deadline = time.monotonic() + 60
+        while not building() and time.monotonic() < deadline:
+            yield task.deferLater(reactor, 0.3, lambda: None)
+        self.assertTrue(building(), "no component started building")
+        yield task.deferLater(reactor, 1, lambda: None)  # let rpmbuild start its sleep
+        names = yield self.builder_names()
+        builds = yield self.master.data.get(("builds",))
+        # Module builds show as the virtual builder "module N:S".
+        (module_build,) = [
+            b for b in builds if not b["complete"] and names[b["builderid"]] == "module slow:main"
+        ]
+        started = time.monotonic()
+        yield self.master.data.control(
+            "stop", {"reason": "release engineer said so"}, ("builds", module_build["buildid"])
+        )
+        while time.monotonic() - started < 60:
+            record = registry.module_builds(name="slow")[0]
+            if record.state == "failed":
+                break
+            yield task.deferLater(reactor, 0.3, lambda: None)
+        # Stopped well before the 60 s sleep ended: the running rpmbuild was killed.
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertEqual(record.state, "failed")
+        self.assertIn("module build stopped", record.state_reason)
+        states = {c.name: c.state for c in registry.components(record.id)}
+        self.assertEqual(set(states.values()), {"cancelled"}, states)
+        builds = yield self.master.data.get(("builds",))
+        component_builds = [b for b in builds if names[b["builderid"]] == "components slow:main"]
+        self.assertTrue(component_builds)
+        self.assertTrue(all(b["complete"] for b in component_builds))
+
+    @defer.inlineCallbacks
+    def builder_names(self) -> defer.Deferred:
+        builders = yield self.master.data.get(("builders",))
+        return {b["builderid"]: b["name"] for b in builders}

@@ -52,6 +52,7 @@ class BuildComponents(ModuleStep):
         self.fail_fast = fail_fast
         self._outstanding: dict[tuple[int, str], _Running] = {}
         self._cancelling = False
+        self._cancel_reason = ""
 
     async def work(self) -> int:
         units = self.state.units
@@ -120,6 +121,8 @@ class BuildComponents(ModuleStep):
         await self._block_unstarted(units)
         if self._cancelling:
             self.summary = "cancelled; " + self._summary(units, total, failed)
+            # MBS has no cancelled state: a cancelled module build is failed, with why.
+            await self.mark_failed(self._cancel_reason)
             return CANCELLED
         if failed:
             self.summary = f"failed: {', '.join(failed)}; " + self._summary(units, total, [])
@@ -199,6 +202,7 @@ class BuildComponents(ModuleStep):
 
     async def _cancel_all(self, reason: str) -> None:
         self._cancelling = True
+        self._cancel_reason = reason
         for running in list(self._outstanding.values()):
             for brid in (running.brids or {}).values():
                 await self.master.data.control(
