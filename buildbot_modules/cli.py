@@ -19,7 +19,7 @@ from .core.deps import ExpandedBuild, expand
 from .core.identity import module_version
 from .core.lint import LintPolicy, lint_file
 from .core.module import load_modules
-from .core.plan import ComponentPlan, plan_module
+from .core.plan import ComponentPlan, plan_module, plans_dot
 from .core.problems import ModuleError
 from .core.specs import read_specs
 from .distgit import DistGit
@@ -123,7 +123,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"builds": documents}, indent=2))
     elif args.dot:
-        print(_dot(documents))
+        print(plans_dot([(b.nsvc(v), p) for b, v, p in result]), end="")
     else:
         _print_text(documents)
     return 0
@@ -146,24 +146,6 @@ def _print_text(builds: list[dict[str, Any]]) -> None:
         print(f"  critical path: {' -> '.join(b['critical_path']) or '-'}")
         for w in b["warnings"]:
             print(f"  warning: {w}")
-
-
-def _dot(builds: list[dict[str, Any]]) -> str:
-    lines = ["digraph plan {", "  rankdir=LR;", "  node [shape=box];"]
-    for i, b in enumerate(builds):
-        lines.append(f"  subgraph cluster_{i} {{")
-        lines.append(f"    label={json.dumps(b['nsvc'])};")
-        critical = set(zip(b["critical_path"], b["critical_path"][1:], strict=False))
-        for c in b["components"]:
-            lines.append(f"    {json.dumps(f'{i}:' + c['name'])} [label={json.dumps(c['name'])}];")
-            for p in c["after"]:
-                style = " [penwidth=2]" if (p, c["name"]) in critical else ""
-                lines.append(
-                    f"    {json.dumps(f'{i}:' + p)} -> {json.dumps(f'{i}:' + c['name'])}{style};"
-                )
-        lines.append("  }")
-    lines.append("}")
-    return "\n".join(lines)
 
 
 def cmd_distgit_init(args: argparse.Namespace) -> int:

@@ -9,7 +9,8 @@ provides). The scheduler asks the plan which components are ready once others fi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Mapping
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .module import ModuleStream
@@ -343,3 +344,20 @@ def _contradictions(
                     " higher buildorder)"
                 )
     return out
+
+
+def plans_dot(clusters: Sequence[tuple[str, ComponentPlan]]) -> str:
+    """A Graphviz graph: one cluster per (label, plan); critical-path edges drawn bold."""
+    lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontname="sans"];']
+    for i, (label, plan) in enumerate(clusters):
+        lines.append(f"  subgraph cluster_{i} {{")
+        lines.append(f"    label={json.dumps(label)};")
+        critical = set(itertools.pairwise(plan.critical_path()))
+        for c in plan.components:
+            lines.append(f"    {json.dumps(f'{i}:{c}')} [label={json.dumps(c)}];")
+            for p in plan.after[c]:
+                bold = " [penwidth=2]" if (p, c) in critical else ""
+                lines.append(f"    {json.dumps(f'{i}:{p}')} -> {json.dumps(f'{i}:{c}')}{bold};")
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -26,10 +26,10 @@ from ..core.documents import OTHER_KINDS, load_text
 from ..core.identity import module_version
 from ..core.lint import LintPolicy, lint_document
 from ..core.module import ModuleStream, modules_of
-from ..core.plan import ComponentPlan, plan_module
+from ..core.plan import ComponentPlan, plan_module, plans_dot
 from ..core.problems import ModuleError
 from ..core.specs import read_specs
-from .dot import plan_dot, render_svg
+from .dot import render_svg
 from .threads import in_thread
 
 if TYPE_CHECKING:
@@ -267,7 +267,9 @@ class PlanModule(ModuleStep):
             await in_thread(site.registry.add_components, unit.registry_id, rows)
             text_logs.append(_plan_text(unit))
         await self.addCompleteLog("plan", "\n".join(text_logs))
-        svg = await in_thread(render_svg, plan_dot(state.units))
+        svg = await in_thread(
+            render_svg, plans_dot([(u.nsvc, u.plan) for u in state.units if u.plan])
+        )
         if svg:
             await self.addHTMLLog("plan.svg", svg)
         unit = state.units[0]
