@@ -20,27 +20,34 @@ from .helpers import tempdir, write
 from .test_pipeline import SPEC, module_yaml
 
 
+@defer.inlineCallbacks
+def start_site(case: RunMasterBase) -> defer.Deferred:
+    """A master on this site's defaults, all state in a temporary folder; no web UI."""
+    for tool in ("rpmbuild", "createrepo_c"):
+        if shutil.which(tool) is None:
+            raise unittest.SkipTest(f"needs {tool} (run make setup)")
+    root = tempdir(case)
+    settings = Settings(
+        db_url="sqlite://",
+        registry_url=f"sqlite:///{root}/registry.sqlite",
+        www_port=None,
+        distgit=os.path.join(root, "distgit"),
+        publish_root=os.path.join(root, "publish"),
+        artifacts=os.path.join(root, "artifacts"),
+        poll_interval=1,
+    )
+    DistGit.init(settings.distgit)
+    yield case.setup_master({"configurators": [ModulesConfigurator(settings)]})
+    return settings
+
+
 class ModuleBuildInProcess(RunMasterBase):
     proto = "pb"
     timeout = 180
 
     @defer.inlineCallbacks
     def test_dag_module_builds_and_publishes(self) -> None:
-        for tool in ("rpmbuild", "createrepo_c"):
-            if shutil.which(tool) is None:
-                raise unittest.SkipTest(f"needs {tool} (run make setup)")
-        root = tempdir(self)
-        settings = Settings(
-            db_url="sqlite://",
-            registry_url=f"sqlite:///{root}/registry.sqlite",
-            www_port=0,
-            distgit=os.path.join(root, "distgit"),
-            publish_root=os.path.join(root, "publish"),
-            artifacts=os.path.join(root, "artifacts"),
-            poll_interval=1,
-        )
-        DistGit.init(settings.distgit)
-        yield self.setup_master({"configurators": [ModulesConfigurator(settings)]})
+        settings = yield start_site(self)
         source = tempdir(self)
         obsoletes = (
             "---\ndocument: modulemd-obsoletes\nversion: 1\ndata:\n"
@@ -92,21 +99,7 @@ class CancelInProcess(RunMasterBase):
 
     @defer.inlineCallbacks
     def test_stopping_the_module_build_cancels_its_components(self) -> None:
-        for tool in ("rpmbuild", "createrepo_c"):
-            if shutil.which(tool) is None:
-                raise unittest.SkipTest(f"needs {tool} (run make setup)")
-        root = tempdir(self)
-        settings = Settings(
-            db_url="sqlite://",
-            registry_url=f"sqlite:///{root}/registry.sqlite",
-            www_port=None,
-            distgit=os.path.join(root, "distgit"),
-            publish_root=os.path.join(root, "publish"),
-            artifacts=os.path.join(root, "artifacts"),
-            poll_interval=1,
-        )
-        DistGit.init(settings.distgit)
-        yield self.setup_master({"configurators": [ModulesConfigurator(settings)]})
+        settings = yield start_site(self)
         source = tempdir(self)
         write(
             source,

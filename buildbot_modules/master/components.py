@@ -10,13 +10,14 @@ isolated buildroots, and Koji (issue #10) plugs in behind the same interface.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from buildbot.plugins import steps, util
 from buildbot.process.buildstep import BuildStep
-from buildbot.process.results import FAILURE, SUCCESS
+from buildbot.process.results import SUCCESS
 
 from ..core.problems import ModuleError
+from .steps import MasterStep
 from .threads import in_thread
 
 if TYPE_CHECKING:
@@ -69,29 +70,7 @@ class RpmbuildBackend(ComponentBackend):
 BACKENDS: dict[str, type[ComponentBackend]] = {"rpmbuild": RpmbuildBackend}
 
 
-class _MasterSide(BuildStep):  # type: ignore[misc]
-    def __init__(self, site: ModuleSite, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.site = site
-        self.summary = ""
-
-    def getResultSummary(self) -> dict[str, str]:
-        return {"step": self.summary or self.name}
-
-    async def run(self) -> int:
-        try:
-            result: int = await self.work()
-            return result
-        except ModuleError as e:
-            await self.addCompleteLog("error", e.as_problem().format() + "\n")
-            self.summary = e.message[:200]
-            return FAILURE
-
-    async def work(self) -> int:
-        raise NotImplementedError
-
-
-class PrepareSources(_MasterSide):
+class PrepareSources(MasterStep):
     """Mark the component building in the registry; archive its sources for the worker."""
 
     name = "prepare sources"
@@ -121,7 +100,7 @@ class PrepareSources(_MasterSide):
         return SUCCESS
 
 
-class RecordComponent(_MasterSide):
+class RecordComponent(MasterStep):
     """Read the uploaded RPMs' headers; record NEVRAs and the built state."""
 
     name = "record"

@@ -70,21 +70,14 @@ class ModuleBuildState:
     units: list[BuildUnit] = field(default_factory=list)
 
 
-class ModuleStep(BuildStep):  # type: ignore[misc]
-    """A master-side step of a module build; ModuleError becomes a clear failure."""
+class MasterStep(BuildStep):  # type: ignore[misc]
+    """A step that runs on the master; a ModuleError becomes a clear failure, its
+    message in the step's summary and an ``error`` log."""
 
     def __init__(self, site: ModuleSite, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.site = site
         self.summary = ""
-
-    @property
-    def state(self) -> ModuleBuildState:
-        state = getattr(self.build, "bbmod_state", None)
-        if state is None:
-            state = ModuleBuildState()
-            self.build.bbmod_state = state
-        return state
 
     def getCurrentSummary(self) -> dict[str, str]:
         return {"step": self.summary or self.name}
@@ -99,11 +92,34 @@ class ModuleStep(BuildStep):  # type: ignore[misc]
         except ModuleError as e:
             await self.addCompleteLog("error", e.as_problem().format() + "\n")
             self.summary = e.message if len(e.message) < 120 else e.message[:117] + "..."
-            await self.mark_failed(e.message)
+            await self.on_error(e)
             return FAILURE
 
     async def work(self) -> int:
         raise NotImplementedError
+
+    async def on_error(self, error: ModuleError) -> None:
+        """What else a failure means (the registry, for a module build)."""
+
+    def update(self, text: str) -> None:
+        self.summary = text
+        self.updateSummary()
+
+
+class ModuleStep(MasterStep):
+    """A master-side step of a module build: it shares the build's state and fails
+    the module build in the registry on error."""
+
+    @property
+    def state(self) -> ModuleBuildState:
+        state = getattr(self.build, "bbmod_state", None)
+        if state is None:
+            state = ModuleBuildState()
+            self.build.bbmod_state = state
+        return state
+
+    async def on_error(self, error: ModuleError) -> None:
+        await self.mark_failed(error.message)
 
     async def mark_failed(self, reason: str) -> None:
         for unit in self.state.units:
@@ -112,10 +128,6 @@ class ModuleStep(BuildStep):  # type: ignore[misc]
                 await in_thread(
                     self.site.registry.set_module_state, unit.registry_id, "failed", reason
                 )
-
-    def update(self, text: str) -> None:
-        self.summary = text
-        self.updateSummary()
 
 
 class FetchModule(ModuleStep):
