@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -44,6 +43,7 @@ from buildbot_modules.registry.schema import VERSION_TABLE, metadata
 from buildbot_modules.registry.store import MIGRATIONS, public_url
 
 from .helpers import ROOT
+from .postgresql import start_postgresql
 
 POSTGRESQL_URL_VARIABLE = "BBMOD_TEST_POSTGRESQL_URL"
 TABLES = {"module_builds", "component_builds", "module_artifacts", VERSION_TABLE}
@@ -811,9 +811,8 @@ class Threads(unittest.TestCase):
 
 class PostgreSQL(unittest.TestCase):
     def test_the_registry_on_postgresql(self) -> None:
-        url = os.environ.get(POSTGRESQL_URL_VARIABLE)
-        if not url:
-            raise unittest.SkipTest(postgresql_unavailable())
+        # A site's server when named, else a private cluster started for this test.
+        url = os.environ.get(POSTGRESQL_URL_VARIABLE) or start_postgresql(self)
         registry = Registry(url)
         self.addCleanup(registry.dispose)
         if table_names(registry) & (TABLES - {VERSION_TABLE}):
@@ -846,20 +845,3 @@ class PostgreSQL(unittest.TestCase):
         with registry._engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
             self.assertEqual(compare_metadata(context, metadata), [])
-
-
-def postgresql_unavailable() -> str:
-    """Why the PostgreSQL test cannot run here, naming what is missing."""
-    how = (
-        f"set {POSTGRESQL_URL_VARIABLE}=postgresql+psycopg2://USER:PASSWORD@HOST/EMPTY_DB "
-        "(with psycopg2 installed) to run it"
-    )
-    if shutil.which("psql") is None and shutil.which("pg_ctlcluster") is None:
-        return f"PostgreSQL is not installed here (no psql, no pg_ctlcluster); {how}"
-    ready = shutil.which("pg_isready")
-    if ready is not None:
-        answer = subprocess.run([ready, "-q"], capture_output=True, check=False, timeout=30)
-        if answer.returncode != 0:
-            code = answer.returncode
-            return f"no PostgreSQL server is running here (pg_isready: exit {code}); {how}"
-    return f"PostgreSQL: no test database given; {how}"
