@@ -194,6 +194,35 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_platform_generate(args: argparse.Namespace) -> int:
+    from .platform import capability_kinds, definition_text, generate_definition, write_definition
+
+    try:
+        defn = generate_definition(args.stream)
+        if args.output:
+            write_definition(defn, args.output)
+        else:
+            sys.stdout.write(definition_text(defn))
+    except ModuleError as e:
+        print(e.as_problem().format(), file=sys.stderr if not args.output else sys.stdout)
+        return 1
+    counts = ", ".join(f"{n} {kind}" for kind, n in capability_kinds(defn).items())
+    # On stderr: stdout may be the definition itself.
+    print(f"{len(defn.provides)} capabilities ({counts})", file=sys.stderr)
+    return 0
+
+
+def cmd_platform_publish(args: argparse.Namespace) -> int:
+    from .platform import publish_platform, read_definition
+
+    try:
+        print(publish_platform(read_definition(args.definition), args.publish))
+    except ModuleError as e:
+        print(e.as_problem().format())
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbmod", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -249,6 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("--worker-port", type=int, default=9989, help="worker protocol port (9989)")
     qs.add_argument("--poll-interval", type=int, default=5, metavar="SECONDS")
     qs.set_defaults(func=cmd_quickstart)
+
+    platform = sub.add_parser("platform", help="describe and publish the platform of this host")
+    psub = platform.add_subparsers(dest="platform_command", required=True, metavar="ACTION")
+    pgen = psub.add_parser(
+        "generate", help="write the platform definition measured on this host (YAML)"
+    )
+    pgen.add_argument("--stream", required=True, help="platform stream, e.g. f39")
+    pgen.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    pgen.set_defaults(func=cmd_platform_generate)
+    ppub = psub.add_parser(
+        "publish", help="build the stub repository; publish it at ROOT/platform/<stream>/"
+    )
+    ppub.add_argument("definition", metavar="DEFINITION")
+    ppub.add_argument("--publish", required=True, metavar="ROOT", help="the publish root")
+    ppub.set_defaults(func=cmd_platform_publish)
     return parser
 
 

@@ -520,14 +520,17 @@ def _plan_import(source: str, branch: str) -> list[_Branch]:
 def _plan_module(path: str, name: str, branch: str) -> list[_Branch]:
     main = f"{name}.yaml"
     entries = _walk(path, skip={"streams"})
-    if not any(e.path == main for e in entries):
+    streams = os.path.join(path, "streams")
+    plan = []
+    if any(e.path == main for e in entries):
+        plan.append(_Branch("modules", name, branch, entries))
+    elif entries or not os.path.isdir(streams):
+        # Only a module whose every stream is in streams/ may go without <name>.yaml.
         raise ModuleError(
             f"module folder without {main}",
             source=path,
             hint="the module definition is <name>.yaml, named as its folder",
         )
-    plan = [_Branch("modules", name, branch, entries)]
-    streams = os.path.join(path, "streams")
     if os.path.isdir(streams):
         for file in sorted(os.listdir(streams)):
             where = os.path.join(streams, file)

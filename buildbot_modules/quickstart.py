@@ -84,13 +84,15 @@ def quickstart(
     directory = os.path.abspath(directory)
     master = os.path.join(directory, "master")
     settings_path = os.path.join(master, "settings.toml")
-    passwords: dict[str, str] = {}
+    existing: dict[str, object] = {}
     if os.path.exists(settings_path):
         with open(settings_path, "rb") as f:
-            passwords = dict(tomllib.load(f).get("workers", {}))
+            existing = tomllib.load(f)
+    passwords = dict(existing.get("workers", {}))  # type: ignore[call-overload]
     if not os.path.exists(os.path.join(master, "buildbot.tac")):
         os.makedirs(directory, exist_ok=True)
         _run([_tool("buildbot"), "create-master", "--relocatable", "--quiet", master])
+        _published_readable(os.path.join(master, "buildbot.tac"))
     names = [f"worker{i}" for i in range(1, workers + 1)]
     for name in names:
         passwords.setdefault(name, secrets.token_urlsafe(18))
@@ -103,10 +105,13 @@ def quickstart(
         "publish_root": os.path.abspath(publish),
         "platforms": [platform],
         "poll_interval": poll_interval,
-        "workers": {n: passwords[n] for n in names},
+        # Workers the site added by hand stay.
+        "workers": passwords,
     }
-    text = "# Written by `bbmod quickstart`; see docs/architecture.md for every setting.\n"
-    text += "".join(f"{key} = {_toml_value(value)}\n" for key, value in settings.items())
+    # Settings the site added or changed by hand stay, except the ones named here.
+    merged = {**existing, **settings}
+    text = "# Written by `bbmod quickstart`; docs/running.md lists every setting.\n"
+    text += "".join(f"{key} = {_toml_value(value)}\n" for key, value in merged.items())
     _write(settings_path, text, mode=0o600)  # holds the workers' passwords
     _write(os.path.join(master, "master.cfg"), MASTER_CFG)
     worker_dirs = []
@@ -125,8 +130,17 @@ def quickstart(
                     passwords[name],
                 ]
             )
+            _published_readable(os.path.join(folder, "buildbot.tac"))
         worker_dirs.append(folder)
     return Quickstart(master, worker_dirs, url)
+
+
+def _published_readable(tac: str) -> None:
+    """Buildbot daemons run with umask 077 unless told otherwise; the published
+    repositories must be readable by everyone who installs from them."""
+    with open(tac, encoding="utf-8") as f:
+        text = f.read()
+    _write(tac, text.replace("umask = None", "umask = 0o022"))
 
 
 def _write(path: str, text: str, mode: int = 0o644) -> None:

@@ -12,7 +12,10 @@ from twisted.trial import unittest
 
 from .helpers import CONTRIB, bbmod, corpus, tempdir, write
 
-MODULES = sorted(glob.glob(os.path.join(CONTRIB, "modules", "*", "*.yaml")))
+MODULES = sorted(
+    glob.glob(os.path.join(CONTRIB, "modules", "*", "*.yaml"))
+    + glob.glob(os.path.join(CONTRIB, "modules", "*", "streams", "*.yaml"))
+)
 SOURCES = os.path.join(CONTRIB, "rpms")
 
 NAMELESS = """\

@@ -200,11 +200,12 @@ class ImportContrib(Case):
         dg = self.distgit()
         dg.import_dir(CONTRIB)
         heads = dg.heads("modules", "greeter")
-        self.assertEqual(sorted(heads), ["2.0", "main"])
+        # Every stream is in streams/: no main branch.
+        self.assertEqual(sorted(heads), ["1.0", "2.0"])
         folder = os.path.join(CONTRIB, "modules", "greeter")
         self.assertEqual(
-            dg.show("modules", "greeter", heads["main"], "greeter.yaml"),
-            read(os.path.join(folder, "greeter.yaml")),
+            dg.show("modules", "greeter", heads["1.0"], "greeter.yaml"),
+            read(os.path.join(folder, "streams", "1.0.yaml")),
         )
         self.assertEqual(
             dg.show("modules", "greeter", heads["2.0"], "greeter.yaml"),
@@ -310,9 +311,10 @@ class Reimport(Case):
         self.assertEqual(sorted(heads), ["f39", "main"])
         self.assertEqual(heads["main"], main)
         self.assertEqual(dg.new_commits("modules", "hello", None, "f39"), [heads["f39"]])
-        # greeter's 2.0 branch was already there with the same file.
+        # greeter's stream branches were already there with the same files; it has no
+        # main file, so --branch gives it no new branch.
         greeter = [r for r in results if r.name == "greeter" and r.namespace == "modules"]
-        self.assertEqual([(r.branch, r.changed) for r in greeter], [("2.0", False), ("f39", True)])
+        self.assertEqual([(r.branch, r.changed) for r in greeter], [("1.0", False), ("2.0", False)])
 
 
 class Reading(Case):
@@ -555,7 +557,8 @@ class Cli(Case):
         bbmod("distgit", "init", root)
         proc = bbmod("distgit", "import", root, CONTRIB, "--branch", "f39")
         self.assertEqual(proc.returncode, 0, proc.stdout)
-        self.assertEqual(sorted(DistGit(root).heads("modules", "greeter")), ["2.0", "f39"])
+        self.assertEqual(sorted(DistGit(root).heads("modules", "hello")), ["f39"])
+        self.assertEqual(sorted(DistGit(root).heads("modules", "greeter")), ["1.0", "2.0"])
         proc = bbmod("distgit", "import", root, CONTRIB, "--branch", "a..b")
         self.assertEqual(proc.returncode, 1)
         self.assertIn("--branch: error: invalid branch name 'a..b'", proc.stdout)

@@ -61,6 +61,7 @@ class RpmbuildBackend(ComponentBackend):
                     util.Interpolate("src/%(prop:package)s.spec"),
                 ],
                 env={"LC_ALL": "C"},
+                logEnviron=False,  # the worker's environment is not for every UI visitor
                 descriptionDone=util.Interpolate("rpmbuild %(prop:package)s"),
                 haltOnFailure=True,
             )
@@ -74,6 +75,11 @@ class PrepareSources(MasterStep):
     """Mark the component building in the registry; archive its sources for the worker."""
 
     name = "prepare sources"
+
+    def getResultSummary(self) -> dict[str, str]:
+        # The build's own summary names the component, whatever happens later.
+        component, nsvc = self.getProperty("component"), self.getProperty("nsvc")
+        return {"step": self.summary or self.name, "build": f"{component} ({nsvc})"}
 
     async def work(self) -> int:
         build_id = self.getProperty("module_build_id")
@@ -133,6 +139,12 @@ class RecordComponent(MasterStep):
         )
         self.summary = f"built {nvr} ({len(nevras)} RPMs)"
         return SUCCESS
+
+    def getResultSummary(self) -> dict[str, str]:
+        summary = {"step": self.summary or self.name}
+        if self.summary.startswith("built "):
+            summary["build"] = f"{self.getProperty('component')}: {self.summary}"
+        return summary
 
 
 def component_factory(site: ModuleSite, backend: ComponentBackend) -> util.BuildFactory:

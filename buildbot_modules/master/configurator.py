@@ -4,9 +4,9 @@ It fills in everything a module build master needs: database, web UI with the re
 engineers' dashboards, workers, the dist-git change source, the module and component
 schedulers and builders, and a ``module-lint`` builder.
 
-Builders: ``modules`` runs one build per module build on a master-side worker
-(``bbmod-modules``, one slot per concurrent module stream), so a module build waiting
-for its components never holds a slot they need. ``components`` runs component builds on
+Builders: ``modules`` runs one build per module build on master-side workers
+(``bbmod-modules-N``, one per concurrent module build), so a module build waiting for
+its components never holds a slot they need. ``components`` runs component builds on
 the build workers. In the UI both appear as virtual builders per module stream
 (``module N:S`` and ``components N:S``): the number of builders grows with module
 streams, not with components, and each component build's summary names its component.
@@ -106,10 +106,11 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
             # Embedded, one process: component builds run inside the master.
             self.workers.append(worker.LocalWorker(LOCAL_BUILDER, missing_timeout=0))
             build_workers = [LOCAL_BUILDER]
-        # A worker inside the master cannot go missing: no missing-worker timer.
-        self.workers.append(
-            worker.LocalWorker(MODULE_WORKER, max_builds=s.module_slots, missing_timeout=0)
-        )
+        # Buildbot runs one build per builder per worker: one master-side worker per
+        # concurrent module build. They live in the master, so they cannot go missing.
+        self.module_workers = [f"{MODULE_WORKER}-{i}" for i in range(1, s.module_slots + 1)]
+        for name in self.module_workers:
+            self.workers.append(worker.LocalWorker(name, missing_timeout=0))
 
         site = ModuleSite(s)
         config_dict.setdefault("services", []).append(_PrepareSite(site))
@@ -119,7 +120,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
             )
         )
         self.add_module_builders(site, build_workers)
-        self.add_lint_builder(build_workers)
+        self.add_lint_builder()
 
     def add_module_builders(self, site: ModuleSite, build_workers: list[str]) -> None:
         s = self.settings
@@ -138,7 +139,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
         self.builders.append(
             util.BuilderConfig(
                 name="modules",
-                workernames=[MODULE_WORKER],
+                workernames=self.module_workers,
                 factory=modules,
                 collapseRequests=_collapse_queued,
                 canStartBuild=_one_build_per_stream,
@@ -177,19 +178,21 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
             )
         )
 
-    def add_lint_builder(self, build_workers: list[str]) -> None:
-        """``module-lint``: run ``bbmod lint`` on a module file, forced from the UI."""
+    def add_lint_builder(self) -> None:
+        """``module-lint``: run ``bbmod lint`` on a module file on the master, forced from
+        the UI (the master's own workers have the master's bbmod)."""
         factory = util.BuildFactory()
         factory.addStep(
             steps.ShellCommand(
                 name="bbmod lint",
                 command=[*self.settings.bbmod, "lint", util.Property("module_file")],
                 descriptionDone=util.Interpolate("lint %(prop:module_file)s"),
+                logEnviron=False,
                 haltOnFailure=True,
             )
         )
         self.builders.append(
-            util.BuilderConfig(name="module-lint", workernames=build_workers, factory=factory)
+            util.BuilderConfig(name="module-lint", workernames=self.module_workers, factory=factory)
         )
         self.schedulers.append(
             schedulers.ForceScheduler(
@@ -199,7 +202,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 properties=[
                     util.StringParameter(
                         name="module_file",
-                        label="Module file on the worker",
+                        label="Module file on the master",
                         default=os.path.join(PROJECT_ROOT, "contrib/modules/hello/hello.yaml"),
                         size=60,
                     )

@@ -124,7 +124,7 @@ class ModuleStep(MasterStep):
     async def mark_failed(self, reason: str) -> None:
         for unit in self.state.units:
             record = await in_thread(self.site.registry.module_build, unit.registry_id)
-            if record.state not in ("failed", "done", "ready"):
+            if record.state not in ("failed", "ready"):
                 await in_thread(
                     self.site.registry.set_module_state, unit.registry_id, "failed", reason
                 )
@@ -174,6 +174,16 @@ class LoadModule(ModuleStep):
             self.summary = f"{len(problems)} problem(s): {problems[0]}"[:200]
             return FAILURE
         state.modules = modules_of(documents)
+        for module in state.modules:
+            if (module.name, module.stream) != (state.name, state.stream):
+                # In dist-git the repository is the name and the branch the stream.
+                raise ModuleError(
+                    f"the document says {module.name}:{module.stream}, but it is on branch"
+                    f" {state.stream} of modules/{state.name}",
+                    source=source,
+                    hint="drop name/stream from the document, or push it to the matching"
+                    " repository and branch",
+                )
         extra = [
             d.raw.text if d.raw.text.lstrip().startswith("---") else "---\n" + d.raw.text
             for d in documents
