@@ -3,14 +3,17 @@
 Sources travel from the master to the worker as a tarball (``git archive`` of the
 component's commit) and RPMs travel back with Buildbot's file transfer: workers on other
 hosts need no shared filesystem. How the RPMs are built is the backend's business: the
-local backend runs plain ``rpmbuild`` in the build's private directory; issue #4 gives it
-isolated buildroots, and Koji (issue #10) plugs in behind the same interface.
+buildroot backend runs ``rpmbuild`` in a private root per build (the default), the plain
+backend runs it in the build directory, and Koji (issue #10) plugs in behind the same
+interface.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import shutil
+import subprocess
+from typing import TYPE_CHECKING, Any
 
 from buildbot.plugins import steps, util
 from buildbot.process.buildstep import BuildStep
@@ -24,26 +27,54 @@ if TYPE_CHECKING:
     from .site import ModuleSite
 
 SOURCES_TAR = "sources.tar"
+BUILDROOT_TAR = "buildroot-repo.tar"
+RESULTS = "results"  # every backend leaves the RPMs here, in the build directory
+
+
+def _define(name: str, prop: str) -> util.Interpolate:
+    return util.Interpolate(f"{name} %(prop:{prop})s")
+
+
+# Module build macros as MBS provides them.
+MODULE_MACROS = [
+    ("dist", "dist_tag"),
+    ("modularitylabel", "modularity_label"),
+    ("_module_name", "module"),
+    ("_module_stream", "stream"),
+    ("_module_version", "module_version"),
+    ("_module_context", "module_context"),
+]
 
 
 class ComponentBackend:
-    """Turns a component's sources (``src/`` in the build directory) into RPMs under
-    ``rpmbuild/RPMS`` and ``rpmbuild/SRPMS``. Subclasses return Buildbot steps."""
+    """Turns a component's sources (``src/`` in the build directory) into binary and
+    source RPMs in ``results/``. Subclasses return the Buildbot steps that do it."""
 
     name = "base"
+    # Whether the master prepares a repository of what BuildRequires may need.
+    needs_buildroot_repo = False
+
+    def __init__(self, site: ModuleSite) -> None:
+        self.site = site
 
     def build_steps(self) -> list[BuildStep]:
         raise NotImplementedError
 
+    def defines(self) -> list[str | util.Interpolate]:
+        args: list[str | util.Interpolate] = []
+        for name, prop in MODULE_MACROS:
+            args += ["--define", _define(name, prop)]
+        return args
+
 
 class RpmbuildBackend(ComponentBackend):
-    """Plain ``rpmbuild -ba`` in the build directory (no buildroot yet: issue #4)."""
+    """Plain ``rpmbuild -ba`` in the build directory: no buildroot, so BuildRequires are
+    checked against the worker's own rpm database (for workers that cannot run as root)."""
 
     name = "rpmbuild"
 
     def build_steps(self) -> list[BuildStep]:
-        topdir = util.Interpolate("_topdir %(prop:builddir)s/build/rpmbuild")
-        sourcedir = util.Interpolate("_sourcedir %(prop:builddir)s/build/src")
+        build = "%(prop:builddir)s/build"
         return [
             steps.ShellCommand(
                 name="rpmbuild",
@@ -51,13 +82,14 @@ class RpmbuildBackend(ComponentBackend):
                     "rpmbuild",
                     "-ba",
                     "--define",
-                    topdir,
+                    util.Interpolate(f"_topdir {build}/rpmbuild"),
                     "--define",
-                    sourcedir,
+                    util.Interpolate(f"_sourcedir {build}/src"),
                     "--define",
-                    util.Interpolate("dist %(prop:dist_tag)s"),
+                    util.Interpolate(f"_rpmdir {build}/{RESULTS}"),
                     "--define",
-                    util.Interpolate("modularitylabel %(prop:modularity_label)s"),
+                    util.Interpolate(f"_srcrpmdir {build}/{RESULTS}"),
+                    *self.defines(),
                     util.Interpolate("src/%(prop:package)s.spec"),
                 ],
                 env={"LC_ALL": "C"},
@@ -68,11 +100,72 @@ class RpmbuildBackend(ComponentBackend):
         ]
 
 
-BACKENDS: dict[str, type[ComponentBackend]] = {"rpmbuild": RpmbuildBackend}
+class BuildrootBackend(ComponentBackend):
+    """``rpmbuild`` in a private root per build (``buildbot_modules.buildroot``): the
+    platform and the BuildRequires from this module's built components and the
+    buildrequired modules are installed inside it, never on the worker."""
+
+    name = "buildroot"
+    needs_buildroot_repo = True
+
+    def build_steps(self) -> list[BuildStep]:
+        s = self.site.settings
+        python = s.bbmod[0]  # the worker's Python with buildbot_modules installed
+        command: list[str | util.Interpolate] = [
+            python,
+            "-m",
+            "buildbot_modules.buildroot",
+            "--spec",
+            util.Interpolate("src/%(prop:package)s.spec"),
+            "--sources",
+            "src",
+            "--results",
+            RESULTS,
+            "--repo",
+            "buildroot-repo",
+            "--timeout",
+            str(s.component_timeout),
+            *self.defines(),
+        ]
+        if s.component_memory:
+            command += ["--memory", str(s.component_memory)]
+        return [
+            steps.FileDownload(
+                name="download buildroot repository",
+                mastersrc=util.Interpolate(f"%(prop:bbmod_buildroot)s/{BUILDROOT_TAR}"),
+                workerdest=BUILDROOT_TAR,
+                haltOnFailure=True,
+            ),
+            steps.ShellCommand(
+                name="unpack buildroot repository",
+                command=["tar", "-xf", BUILDROOT_TAR],
+                logEnviron=False,
+                haltOnFailure=True,
+            ),
+            steps.ShellCommand(
+                name="build in buildroot",
+                command=command,
+                env={"LC_ALL": "C"},
+                logEnviron=False,
+                descriptionDone=util.Interpolate("rpmbuild %(prop:package)s in its buildroot"),
+                haltOnFailure=True,
+            ),
+        ]
+
+
+BACKENDS: dict[str, type[ComponentBackend]] = {
+    "rpmbuild": RpmbuildBackend,
+    "buildroot": BuildrootBackend,
+}
 
 
 class PrepareSources(MasterStep):
-    """Mark the component building in the registry; archive its sources for the worker."""
+    """Mark the component building in the registry; archive its sources for the worker
+    and, for buildroots, a repository of what its BuildRequires may need."""
+
+    def __init__(self, site: ModuleSite, backend: ComponentBackend, **kwargs: Any) -> None:
+        super().__init__(site, **kwargs)
+        self.backend = backend
 
     name = "prepare sources"
 
@@ -103,6 +196,12 @@ class PrepareSources(MasterStep):
 
         await in_thread(archive)
         self.summary = f"rpms/{package} at {commit[:8]}"
+        if self.backend.needs_buildroot_repo:
+            where = self.site.artifact_dir(build_id, ".buildroot", component)
+            buildrequires = self.getProperty("buildrequires") or {}
+            count = await in_thread(buildroot_repo, self.site, build_id, buildrequires, where)
+            self.setProperty("bbmod_buildroot", where, "prepare sources")
+            self.summary += f"; buildroot repository of {count} RPMs"
         return SUCCESS
 
 
@@ -147,12 +246,60 @@ class RecordComponent(MasterStep):
         return summary
 
 
+def buildroot_repo(
+    site: ModuleSite, module_build_id: int, buildrequires: dict[str, str], folder: str
+) -> int:
+    """Write ``folder/buildroot-repo.tar``: a repository with the binary RPMs this module
+    build made so far, those of the buildrequired modules' published builds, and the
+    platform stub. Returns how many RPMs it holds."""
+    from ..compose import createrepo, link_or_copy
+
+    rpms: list[str] = []
+    build_dir = site.artifact_dir(module_build_id)
+    for name in sorted(os.listdir(build_dir)):
+        if not name.startswith(".") and name != "compose":
+            rpms += _binary_rpms(os.path.join(build_dir, name, RESULTS))
+    for module, stream in sorted(buildrequires.items()):
+        if module == "platform":
+            rpms += _binary_rpms(site.platform_repo(stream))
+            continue
+        ready = site.registry.module_builds(name=module, stream=stream, state="ready", limit=1)
+        if ready and ready[0].published_path:
+            rpms += _binary_rpms(ready[0].published_path)
+    shutil.rmtree(folder, ignore_errors=True)
+    repo = os.path.join(folder, "buildroot-repo")
+    os.makedirs(repo)
+    for path in rpms:
+        target = os.path.join(repo, os.path.basename(path))
+        if not os.path.exists(target):
+            link_or_copy(path, target)
+    createrepo(repo)
+    subprocess.run(
+        ["tar", "-cf", os.path.join(folder, BUILDROOT_TAR), "-C", folder, "buildroot-repo"],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(repo)
+    return len(rpms)
+
+
+def _binary_rpms(folder: str) -> list[str]:
+    found = []
+    for base, _dirs, files in os.walk(folder, followlinks=True):
+        found += [
+            os.path.join(base, f)
+            for f in sorted(files)
+            if f.endswith(".rpm") and not f.endswith(".src.rpm")
+        ]
+    return found
+
+
 def component_factory(site: ModuleSite, backend: ComponentBackend) -> util.BuildFactory:
     """The steps of every component build."""
     factory = util.BuildFactory()
     factory.addSteps(
         [
-            PrepareSources(site, haltOnFailure=True),
+            PrepareSources(site, backend, haltOnFailure=True),
             steps.RemoveDirectory(dir="build", name="clean", haltOnFailure=True),
             steps.FileDownload(
                 name="download sources",
@@ -163,7 +310,7 @@ def component_factory(site: ModuleSite, backend: ComponentBackend) -> util.Build
             steps.ShellSequence(
                 name="unpack",
                 commands=[
-                    util.ShellArg(command=["mkdir", "-p", "src", "rpmbuild"], logname="mkdir"),
+                    util.ShellArg(command=["mkdir", "-p", "src", RESULTS], logname="mkdir"),
                     util.ShellArg(command=["tar", "-xf", SOURCES_TAR, "-C", "src"], logname="tar"),
                 ],
                 haltOnFailure=True,
@@ -171,14 +318,8 @@ def component_factory(site: ModuleSite, backend: ComponentBackend) -> util.Build
             *backend.build_steps(),
             steps.DirectoryUpload(
                 name="upload RPMs",
-                workersrc="rpmbuild/RPMS",
-                masterdest=util.Interpolate("%(prop:bbmod_artifacts)s/RPMS"),
-                haltOnFailure=True,
-            ),
-            steps.DirectoryUpload(
-                name="upload SRPM",
-                workersrc="rpmbuild/SRPMS",
-                masterdest=util.Interpolate("%(prop:bbmod_artifacts)s/SRPMS"),
+                workersrc=RESULTS,
+                masterdest=util.Interpolate(f"%(prop:bbmod_artifacts)s/{RESULTS}"),
                 haltOnFailure=True,
             ),
             RecordComponent(site, haltOnFailure=True),

@@ -147,7 +147,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 description="Module builds: one per push to modules/<name> <stream>",
             )
         )
-        backend = BACKENDS[s.backend]()
+        backend = BACKENDS[s.backend](site)
         self.builders.append(
             util.BuilderConfig(
                 name="components",

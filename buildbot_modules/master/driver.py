@@ -160,6 +160,9 @@ class BuildComponents(ModuleStep):
                 module.name, module.stream, unit.version, unit.expanded.context
             ),
             "bbmod_artifacts": self.site.artifact_dir(unit.registry_id, component),
+            "buildrequires": dict(unit.expanded.buildrequires),
+            "module_version": str(unit.version),
+            "module_context": unit.expanded.context,
             "virtual_builder_name": f"components {module.name}:{module.stream}",
             "virtual_builder_tags": ["components", module.name],
         }

@@ -36,7 +36,11 @@ class Settings:
     # Platform streams this site builds for (a module's `platform: []` means all of them).
     platforms: list[str] = field(default_factory=lambda: ["f39"])
     poll_interval: int = 10
-    backend: str = "rpmbuild"
+    # "buildroot": each component in a private root (needs root on the workers);
+    # "rpmbuild": plain rpmbuild in the build directory, BuildRequires not installed.
+    backend: str = "buildroot"
+    component_timeout: int = 3600  # seconds, per component build (buildroot backend)
+    component_memory: int = 0  # MiB of address space per component build; 0 = no limit
     fail_fast: bool = False
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
@@ -50,8 +54,8 @@ class Settings:
         for name in self.workers:
             if not name or not name.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
-        if self.backend != "rpmbuild":
-            raise ValueError(f"backend {self.backend!r}: only 'rpmbuild' is available")
+        if self.backend not in ("buildroot", "rpmbuild"):
+            raise ValueError(f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild'")
         if not self.platforms:
             raise ValueError("platforms: name at least one platform stream, e.g. ['f39']")
         if self.poll_interval < 1:

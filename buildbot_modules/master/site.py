@@ -38,8 +38,22 @@ class ModuleSite:
         """Create the registry schema, the dist-git and the folders when the master starts."""
         self._distgit = DistGit.init(self.distgit_root)
         self.registry.upgrade()
+        if os.path.exists("/etc/debian_version"):
+            self._publish_platforms()
         os.makedirs(self.artifacts, exist_ok=True)
         os.makedirs(self.publish_root, exist_ok=True)
+
+    def _publish_platforms(self) -> None:
+        """A Debian host's packages are not RPMs: describe them as a platform repository
+        (docs/buildroots.md) for buildroots and dnf, once per platform stream."""
+        from ..platform import generate_definition, publish_platform
+
+        for stream in self.settings.platforms:
+            if not os.path.exists(self.platform_repo(stream)):
+                publish_platform(generate_definition(stream), self.publish_root)
+
+    def platform_repo(self, stream: str) -> str:
+        return os.path.join(self.publish_root, "platform", stream)
 
     def catalogue(self) -> ModuleCatalogue:
         """Published (ready) module builds, plus the platform streams this site builds for."""
