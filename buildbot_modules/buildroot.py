@@ -280,6 +280,9 @@ def _prepare(cfg: BuildrootConfig) -> list[str]:
             _bind(_local(repo), inside, readonly=True)
             url = f"file://{BUILDDIR}/repos/{n}"
         options.append(f"--repofrompath=bbmod{n},{url}")
+        # A buildroot takes RPMs of modules as plain packages, as Koji's do: without
+        # this, dnf refuses an RPM with a ModularityLabel from a repo without modulemd.
+        options.append(f"--setopt=bbmod{n}.module_hotfixes=true")
     with open(merged + LIB64_CONF, "w", encoding="ascii") as f:
         f.write("/usr/lib64\n")
     return options

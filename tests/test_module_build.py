@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 
 from buildbot.test.util.integration import RunMasterBase
@@ -16,7 +17,7 @@ from buildbot_modules.distgit import DistGit
 from buildbot_modules.master.configurator import ModulesConfigurator, Settings
 from buildbot_modules.registry import Registry
 
-from .helpers import tempdir, write
+from .helpers import CONTRIB, tempdir, write
 from .test_pipeline import SPEC, module_yaml
 
 
@@ -152,3 +153,99 @@ class CancelInProcess(RunMasterBase):
     def builder_names(self) -> defer.Deferred:
         builders = yield self.master.data.get(("builders",))
         return {b["builderid"]: b["name"] for b in builders}
+
+
+class CompiledStackInProcess(RunMasterBase):
+    """contrib's mathlib (a C library, a program linked against it, a noarch package
+    whose %build runs that program) and mathstack (a module on top of it), built in
+    buildroots, published, installed with dnf on this host and run."""
+
+    proto = "pb"
+    timeout = 300
+
+    @defer.inlineCallbacks
+    def test_library_program_plugin_and_a_stack(self) -> None:
+        if shutil.which("dnf") is None:
+            raise unittest.SkipTest("needs dnf (Debian package dnf)")
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("buildroots need root (mount namespaces)")
+        settings = yield start_site(self)
+        registry = Registry(settings.registry_url)
+        distgit = DistGit(settings.distgit)
+        done = {}
+        # In dependency order, as a packager would: the stack resolves against what the
+        # registry has published.
+        for module, packages in (
+            ("mathlib", ("libmathx", "mathx-calc", "mathx-tables")),
+            ("mathstack", ("mathx-report",)),
+        ):
+            source = tempdir(self)
+            shutil.copytree(
+                os.path.join(CONTRIB, "modules", module), os.path.join(source, "modules", module)
+            )
+            for package in packages:
+                shutil.copytree(
+                    os.path.join(CONTRIB, "rpms", package), os.path.join(source, "rpms", package)
+                )
+            distgit.import_dir(source)
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                builds = registry.module_builds(name=module)
+                if builds and builds[0].state in ("ready", "failed"):
+                    done[module] = builds[0]
+                    break
+                yield task.deferLater(reactor, 1, lambda: None)
+            else:
+                self.fail(f"{module} did not finish in 180 s")
+            self.assertEqual(done[module].state, "ready", done[module].state_reason)
+        # The stack resolved mathlib through the registry.
+        self.assertEqual(done["mathstack"].buildrequires["mathlib"], "main")
+
+        # dnf installs the stack (pulling mathlib's module in) from the stage repository
+        # with the platform repository, into an installroot; the program runs.
+        root = tempdir(self)
+        publish = settings.publish_root
+        result = subprocess.run(
+            [
+                "dnf",
+                f"--installroot={root}",
+                "--releasever=39",
+                "--setopt=reposdir=/dev/null",
+                "--disableplugin=local",
+                "--disableplugin=generate_completion_cache",
+                f"--setopt=cachedir={root}/.cache",
+                "--setopt=module_platform_id=platform:f39",
+                f"--repofrompath=stage,file://{publish}/stage/repo",
+                f"--repofrompath=platform,file://{publish}/platform/f39",
+                "--repo=stage",
+                "--repo=platform",
+                "--nogpgcheck",
+                "-y",
+                "module",
+                "install",
+                "mathlib:main/default",
+                "mathstack:main/default",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        calc = os.path.join(root, "usr", "bin", "mathx-calc")
+        run = subprocess.run(
+            [calc, "fact", "10"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"LD_LIBRARY_PATH": os.path.join(root, "usr", "lib64")},
+        )
+        self.assertEqual((run.returncode, run.stdout.strip()), (0, "3628800"), run.stderr)
+        # mathx-report's %build ran mathx-calc (from the mathlib module) in its buildroot.
+        reports = [
+            os.path.join(base, f)
+            for base, _d, files in os.walk(os.path.join(root, "usr", "share"))
+            for f in files
+            if "report" in f
+        ]
+        self.assertTrue(reports, "mathx-report installed no report")
