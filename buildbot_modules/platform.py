@@ -42,7 +42,7 @@ import yaml
 
 from .compose import createrepo, link_or_copy, require_tool, run_tool
 from .core.problems import ModuleError
-from .publish import area_lock
+from .publish import PLATFORM_AREA, area_lock, platform_section
 
 __all__ = [
     "ELFDEPS",
@@ -63,9 +63,6 @@ __all__ = [
 
 STUB_NAME = "bbmod-platform"
 """The name of the stub package a platform repository holds."""
-
-PLATFORM_AREA = "platform"
-"""The directory under a publish root that holds platform repositories."""
 
 ELFDEPS = "/usr/lib/rpm/elfdeps"
 """rpm's dependency generator for ELF files (Debian package rpm, Fedora rpm-build)."""
@@ -518,16 +515,7 @@ def platform_repo_file(publish_root: str, stream: str, baseurl: str | None = Non
     ``baseurl`` defaults to its ``file://`` URL; pass an http URL when it is served.
     """
     _check_stream(stream)
-    path = os.path.join(os.path.abspath(publish_root), PLATFORM_AREA, stream)
-    url = baseurl or f"file://{path}/"
-    return (
-        f"[bbmod-platform-{stream}]\n"
-        f"name=buildbot-modules platform {stream}\n"
-        f"baseurl={url}\n"
-        "enabled=1\n"
-        "gpgcheck=0\n"
-        "metadata_expire=5m\n"
-    )
+    return platform_section(publish_root, stream, baseurl)
 
 
 def _remove(paths: Iterable[str]) -> None:

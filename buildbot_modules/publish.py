@@ -231,21 +231,42 @@ def published(publish_root: str, area: str = "stage") -> list[Published]:
     return sorted(out)
 
 
+def repo_section(repo_id: str, name: str, url: str) -> str:
+    """One ``[repo_id]`` section of a dnf ``.repo`` file."""
+    return f"[{repo_id}]\nname={name}\nbaseurl={url}\nenabled=1\ngpgcheck=0\nmetadata_expire=5m\n"
+
+
+PLATFORM_AREA = "platform"
+
+
 def repo_file(publish_root: str, area: str = "stage", baseurl: str | None = None) -> str:
-    """The text of a dnf ``.repo`` file for the area's aggregate repository.
+    """The text of a dnf ``.repo`` file for the area's aggregate repository, followed by
+    the platform repositories published beside it (``<root>/platform/<stream>``), so one
+    file gives dnf everything a compiled module needs on a Debian host.
 
     ``module_hotfixes`` stays off: modular filtering is the point. ``baseurl`` defaults to
     the ``file://`` URL of ``<root>/<area>/repo/``; pass an http URL when the area is
     served over the network.
     """
     url = baseurl or "file://" + os.path.join(_area_dir(publish_root, area), AGGREGATE_LINK) + "/"
-    return (
-        f"[bbmod-{area}]\n"
-        f"name=buildbot-modules {area} modules\n"
-        f"baseurl={url}\n"
-        "enabled=1\n"
-        "gpgcheck=0\n"
-        "metadata_expire=5m\n"
+    text = repo_section(f"bbmod-{area}", f"buildbot-modules {area} modules", url)
+    platforms = os.path.join(os.path.abspath(publish_root), PLATFORM_AREA)
+    if os.path.isdir(platforms):
+        for stream in sorted(os.listdir(platforms)):
+            path = os.path.join(platforms, stream)
+            if stream.startswith(".") or not os.path.isdir(path) or stream.endswith(".repo"):
+                continue
+            text += "\n" + platform_section(publish_root, stream)
+    return text
+
+
+def platform_section(publish_root: str, stream: str, baseurl: str | None = None) -> str:
+    """The ``.repo`` section of the platform repository ``<root>/platform/<stream>/``."""
+    path = os.path.join(os.path.abspath(publish_root), PLATFORM_AREA, stream)
+    return repo_section(
+        f"bbmod-platform-{stream}",
+        f"buildbot-modules platform {stream}",
+        baseurl or f"file://{path}/",
     )
 
 

@@ -232,6 +232,11 @@ class CompiledStackInProcess(RunMasterBase):
             timeout=300,
         )
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        # One .repo file gives dnf the stage modules and the platform beside them.
+        with open(os.path.join(publish, "stage", "stage.repo"), encoding="utf-8") as f:
+            repo_text = f.read()
+        self.assertIn("[bbmod-stage]", repo_text)
+        self.assertIn(f"baseurl=file://{publish}/platform/f39/", repo_text)
         calc = os.path.join(root, "usr", "bin", "mathx-calc")
         run = subprocess.run(
             [calc, "fact", "10"],
