@@ -137,6 +137,7 @@ class BuildrootConfig:
     defines: list[str] = field(default_factory=list)  # "NAME VALUE"
     memory_mib: int | None = None
     releasever: str = "39"
+    source_date_epoch: int | None = None  # reproducible builds: times clamped to it
 
     @property
     def merged(self) -> str:
@@ -370,7 +371,12 @@ def _build(cfg: BuildrootConfig, log: IO[str]) -> int:
     ]
     for d in cfg.defines:
         argv += ["--define", d]
-    status, out = _tee([*argv, spec], log, preexec=_limit_memory(cfg.memory_mib))
+    env = dict(_ENV)
+    if cfg.source_date_epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(cfg.source_date_epoch)
+        for define in ("use_source_date_epoch_as_buildtime 1", "clamp_mtime_to_source_epoch 1"):
+            argv += ["--define", define]
+    status, out = _tee([*argv, spec], log, env=env, preexec=_limit_memory(cfg.memory_mib))
     if status != 0:
         unmet = unmet_requirements(out) if "Failed build dependencies" in out else []
         if unmet:
@@ -454,6 +460,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--releasever", default="39", help="dnf $releasever (default 39)")
     p.add_argument("--workdir", default=None, help="folder for the private work directory")
     p.add_argument("--keep", action="store_true", help="keep the work directory (debugging)")
+    p.add_argument(
+        "--macros",
+        default=None,
+        help="a file of macros, one `%%name value` a line, defined for the build",
+    )
+    p.add_argument(
+        "--source-date-epoch",
+        type=int,
+        default=None,
+        help="SOURCE_DATE_EPOCH for the build (e.g. the commit time)",
+    )
     return p
 
 
@@ -495,10 +512,22 @@ def _config(args: argparse.Namespace) -> BuildrootConfig:
         results=results,
         workdir=workdir,
         repos=repos,
-        defines=list(args.define),
+        defines=[*args.define, *(_read_macros(args.macros) if args.macros else [])],
         memory_mib=args.memory,
         releasever=args.releasever,
+        source_date_epoch=args.source_date_epoch,
     )
+
+
+def _read_macros(path: str) -> list[str]:
+    """``%name value`` lines of a macros file as ``name value`` defines."""
+    defines = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                defines.append(line.removeprefix("%"))
+    return defines
 
 
 def _outer(cfg: BuildrootConfig, timeout: float | None) -> int:

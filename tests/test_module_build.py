@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from typing import Any
 
 from buildbot.test.util.integration import RunMasterBase
 from twisted.internet import defer, reactor, task
@@ -254,3 +255,139 @@ class CompiledStackInProcess(RunMasterBase):
             if "report" in f
         ]
         self.assertTrue(reports, "mathx-report installed no report")
+
+
+INPUTS_SPEC = """\
+Name:           m-one
+Version:        1.0
+Release:        1
+Summary:        Shows what the build got
+License:        MIT
+BuildArch:      noarch
+
+%description
+Records the module macros it was built with in a file name.
+
+%install
+mkdir -p %{buildroot}/usr/share/m-one
+touch "%{buildroot}/usr/share/m-one/value=%{bbmod_test_value}"
+touch "%{buildroot}/usr/share/m-one/module=%{_module_name}:%{_module_stream}"
+touch "%{buildroot}/usr/share/m-one/epoch=$SOURCE_DATE_EPOCH"
+
+%files
+/usr/share/m-one
+
+%changelog
+* Wed Nov 25 2026 Test <test@example.org> - 1.0-1
+- test
+"""
+
+
+class BuildInputsInProcess(RunMasterBase):
+    proto = "pb"
+    timeout = 180
+
+    @defer.inlineCallbacks
+    def test_macros_epoch_label_and_a_wrong_order(self) -> None:
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("buildroots need root (mount namespaces)")
+        settings = yield start_site(self)
+        registry = Registry(settings.registry_url)
+        source = tempdir(self)
+        # packager v3 sets buildopts per configuration
+        macros = (
+            "      buildopts:\n        rpms:\n          macros: |\n"
+            "            %bbmod_test_value 42\n"
+        )
+        text = module_yaml("Build inputs", {"m-one": []}).replace(
+            "      platform: f39\n", "      platform: f39\n" + macros
+        )
+        write(source, "modules/inputs/inputs.yaml", text)
+        write(source, "rpms/m-one/m-one.spec", INPUTS_SPEC)
+        # i-app BuildRequires i-lib, but the module orders i-lib after i-app.
+        write(
+            source,
+            "modules/wrongorder/wrongorder.yaml",
+            module_yaml("Wrong order", {"i-app": [], "i-lib": ["i-app"]}),
+        )
+        write(source, "rpms/i-lib/i-lib.spec", SPEC.format(name="i-lib", build=""))
+        app = SPEC.format(name="i-app", build="").replace(
+            "BuildArch:      noarch\n", "BuildArch:      noarch\nBuildRequires:  i-lib\n"
+        )
+        write(source, "rpms/i-app/i-app.spec", app)
+        distgit = DistGit(settings.distgit)
+        pushed = {(r.namespace, r.name): r.commit for r in distgit.import_dir(source)}
+
+        builds: dict[str, Any] = {}
+        deadline = time.monotonic() + 150
+        while len(builds) < 2 and time.monotonic() < deadline:
+            for name in ("inputs", "wrongorder"):
+                found = registry.module_builds(name=name)
+                if found and found[0].state in ("ready", "failed"):
+                    builds[name] = found[0]
+            yield task.deferLater(reactor, 0.5, lambda: None)
+        self.assertEqual(set(builds), {"inputs", "wrongorder"}, "module builds did not finish")
+
+        # The unmet requirement fails the component, named as mock names it.
+        wrong = builds["wrongorder"]
+        self.assertEqual(wrong.state, "failed")
+        states = {c.name: c.state for c in registry.components(wrong.id)}
+        self.assertEqual(states, {"i-app": "failed", "i-lib": "dependency-failed"})
+        log = yield self.step_log("components wrongorder:main", "build in buildroot")
+        self.assertIn("unmet BuildRequires: i-lib", log)
+
+        # Macros, module macros, SOURCE_DATE_EPOCH and the ModularityLabel reach the RPM.
+        inputs = builds["inputs"]
+        self.assertEqual(inputs.state, "ready", inputs.state_reason)
+        (rpm,) = [
+            os.path.join(base, f)
+            for base, _d, files in os.walk(inputs.published_path)
+            for f in files
+            if f.startswith("m-one-") and f.endswith(".noarch.rpm")
+        ]
+        query = subprocess.run(
+            [
+                "rpm",
+                "-qp",
+                "--nosignature",
+                "--nodigest",
+                "--qf",
+                "%{MODULARITYLABEL}\n[%{FILENAMES}\n]",
+                rpm,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        self.assertEqual(query[0], f"inputs:main:{inputs.version}:{inputs.context}")
+        epoch = distgit.commit_info("rpms", "m-one", pushed[("rpms", "m-one")]).timestamp
+        for expected in ("value=42", "module=inputs:main", f"epoch={epoch}"):
+            self.assertIn(f"/usr/share/m-one/{expected}", query)
+        # A Release without %{?dist} is reported (the build still succeeds).
+        record = yield self.step_summary("components inputs:main", "record")
+        self.assertIn("Release lacks %{?dist}", record)
+
+    @defer.inlineCallbacks
+    def find_step(self, builder: str, step: str) -> defer.Deferred:
+        builders = yield self.master.data.get(("builders",))
+        (builderid,) = [b["builderid"] for b in builders if b["name"] == builder]
+        builds = yield self.master.data.get(("builders", builderid, "builds"))
+        for build in builds:
+            steps = yield self.master.data.get(("builds", build["buildid"], "steps"))
+            for s in steps:
+                if s["name"] == step:
+                    return s
+        self.fail(f"no step {step!r} in builder {builder!r}")
+
+    @defer.inlineCallbacks
+    def step_summary(self, builder: str, step: str) -> defer.Deferred:
+        found = yield self.find_step(builder, step)
+        return found["state_string"]
+
+    @defer.inlineCallbacks
+    def step_log(self, builder: str, step: str) -> defer.Deferred:
+        found = yield self.find_step(builder, step)
+        logs = yield self.master.data.get(("steps", found["stepid"], "logs"))
+        (stdio,) = [log for log in logs if log["slug"] == "stdio"]
+        contents = yield self.master.data.get(("logs", stdio["logid"], "contents"))
+        return contents["content"]

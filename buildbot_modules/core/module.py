@@ -53,6 +53,7 @@ class ModuleStream:
     profiles: dict[str, list[str]] = field(default_factory=dict)
     api: list[str] = field(default_factory=list)
     arches: list[str] = field(default_factory=list)
+    rpm_macros: str = ""  # buildopts.rpms.macros: `%name value` lines for every component
     source: str = ""
     document: Document | None = None
     # libmodulemd's ModuleStreamV2 this was read from: compose starts from it.
@@ -110,6 +111,7 @@ class ModuleStream:
             profiles=profiles,
             api=list(stream.get_rpm_api()),
             arches=list(buildopts.get_arches()) if buildopts else [],
+            rpm_macros=(buildopts.get_rpm_macros() or "") if buildopts else "",
             source=document.source if document else "",
             document=document,
             modulemd=stream,

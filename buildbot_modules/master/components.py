@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from buildbot.plugins import steps, util
 from buildbot.process.buildstep import BuildStep
-from buildbot.process.results import SUCCESS
+from buildbot.process.results import SUCCESS, WARNINGS
 
 from ..core.problems import ModuleError
 from .steps import MasterStep
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 SOURCES_TAR = "sources.tar"
 BUILDROOT_TAR = "buildroot-repo.tar"
+MACROS_FILE = "module.macros"  # buildopts.rpms.macros of the module, beside the repository
 RESULTS = "results"  # every backend leaves the RPMs here, in the build directory
 
 
@@ -123,6 +124,10 @@ class BuildrootBackend(ComponentBackend):
             RESULTS,
             "--repo",
             "buildroot-repo",
+            "--macros",
+            f"buildroot-repo/{MACROS_FILE}",
+            "--source-date-epoch",
+            util.Interpolate("%(prop:source_date_epoch)s"),
             "--timeout",
             str(s.component_timeout),
             *self.defines(),
@@ -195,11 +200,17 @@ class PrepareSources(MasterStep):
             self.site.distgit.archive("rpms", package, commit, os.path.join(folder, SOURCES_TAR))
 
         await in_thread(archive)
+        info = await in_thread(self.site.distgit.commit_info, "rpms", package, commit)
+        # Reproducible builds: file times and the build time come from the commit.
+        self.setProperty("source_date_epoch", info.timestamp, "prepare sources")
         self.summary = f"rpms/{package} at {commit[:8]}"
         if self.backend.needs_buildroot_repo:
             where = self.site.artifact_dir(build_id, ".buildroot", component)
             buildrequires = self.getProperty("buildrequires") or {}
-            count = await in_thread(buildroot_repo, self.site, build_id, buildrequires, where)
+            macros = self.getProperty("rpm_macros") or ""
+            count = await in_thread(
+                buildroot_repo, self.site, build_id, buildrequires, where, macros
+            )
             self.setProperty("bbmod_buildroot", where, "prepare sources")
             self.summary += f"; buildroot repository of {count} RPMs"
         return SUCCESS
@@ -237,6 +248,11 @@ class RecordComponent(MasterStep):
             self.site.registry.set_component_state, build_id, component, "built", nvr=nvr
         )
         self.summary = f"built {nvr} ({len(nevras)} RPMs)"
+        dist = self.getProperty("dist_tag") or ""
+        if nvr and dist and dist not in nvr:
+            # Without %{?dist} the same NVR would come out of every stream and context.
+            self.summary += f"; Release lacks %{{?dist}} ({dist} not in the NVR)"
+            return WARNINGS
         return SUCCESS
 
     def getResultSummary(self) -> dict[str, str]:
@@ -247,11 +263,15 @@ class RecordComponent(MasterStep):
 
 
 def buildroot_repo(
-    site: ModuleSite, module_build_id: int, buildrequires: dict[str, str], folder: str
+    site: ModuleSite,
+    module_build_id: int,
+    buildrequires: dict[str, str],
+    folder: str,
+    macros: str = "",
 ) -> int:
     """Write ``folder/buildroot-repo.tar``: a repository with the binary RPMs this module
     build made so far, those of the buildrequired modules' published builds, and the
-    platform stub. Returns how many RPMs it holds."""
+    platform stub, plus the module's macros file. Returns how many RPMs it holds."""
     from ..compose import createrepo, link_or_copy
 
     rpms: list[str] = []
@@ -274,6 +294,8 @@ def buildroot_repo(
         if not os.path.exists(target):
             link_or_copy(path, target)
     createrepo(repo)
+    with open(os.path.join(repo, MACROS_FILE), "w", encoding="utf-8") as f:
+        f.write(macros)
     subprocess.run(
         ["tar", "-cf", os.path.join(folder, BUILDROOT_TAR), "-C", folder, "buildroot-repo"],
         check=True,

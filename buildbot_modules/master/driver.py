@@ -162,6 +162,7 @@ class BuildComponents(ModuleStep):
             "bbmod_artifacts": self.site.artifact_dir(unit.registry_id, component),
             "buildrequires": dict(unit.expanded.buildrequires),
             "module_version": str(unit.version),
+            "rpm_macros": module.rpm_macros,
             "module_context": unit.expanded.context,
             "virtual_builder_name": f"components {module.name}:{module.stream}",
             "virtual_builder_tags": ["components", module.name],
