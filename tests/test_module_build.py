@@ -4,6 +4,7 @@ and component builders, and one worker. Quicker to read than the full pipeline t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -363,6 +364,12 @@ class BuildInputsInProcess(RunMasterBase):
         epoch = distgit.commit_info("rpms", "m-one", pushed[("rpms", "m-one")]).timestamp
         for expected in ("value=42", "module=inputs:main", f"epoch={epoch}"):
             self.assertIn(f"/usr/share/m-one/{expected}", query)
+        # The record step keeps the buildroot's package list and the RPMs' checksums.
+        packages = yield self.step_log("components inputs:main", "record", "installed_pkgs")
+        self.assertIn("bbmod-platform", packages)
+        sums = yield self.step_log("components inputs:main", "record", "sha256")
+        with open(rpm, "rb") as f:
+            self.assertIn(hashlib.sha256(f.read()).hexdigest(), sums)
         # A Release without %{?dist} is reported (the build still succeeds).
         record = yield self.step_summary("components inputs:main", "record")
         self.assertIn("Release lacks %{?dist}", record)
@@ -385,9 +392,9 @@ class BuildInputsInProcess(RunMasterBase):
         return found["state_string"]
 
     @defer.inlineCallbacks
-    def step_log(self, builder: str, step: str) -> defer.Deferred:
+    def step_log(self, builder: str, step: str, slug: str = "stdio") -> defer.Deferred:
         found = yield self.find_step(builder, step)
         logs = yield self.master.data.get(("steps", found["stepid"], "logs"))
-        (stdio,) = [log for log in logs if log["slug"] == "stdio"]
+        (stdio,) = [log for log in logs if log["slug"] == slug]
         contents = yield self.master.data.get(("logs", stdio["logid"], "contents"))
         return contents["content"]

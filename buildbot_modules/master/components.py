@@ -10,6 +10,7 @@ interface.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -222,27 +223,34 @@ class RecordComponent(MasterStep):
     name = "record"
 
     async def work(self) -> int:
-        from ..compose import rpm_header, rpm_nevra
+        from ..compose import rpm_headers
 
         build_id = self.getProperty("module_build_id")
         component = self.getProperty("component")
         folder = self.getProperty("bbmod_artifacts")
 
-        def collect() -> tuple[list[str], str | None]:
-            nevras, nvr = [], None
-            for base, _dirs, files in os.walk(folder):
-                for f in sorted(files):
-                    if f.endswith(".rpm"):
-                        path = os.path.join(base, f)
-                        nevras.append(rpm_nevra(path))
-                        header = rpm_header(path)
-                        if header.is_source:
-                            nvr = f"{header.name}-{header.version}-{header.release}"
-            return nevras, nvr
+        def collect() -> tuple[list[str], str | None, str]:
+            paths = sorted(
+                os.path.join(base, f)
+                for base, _dirs, files in os.walk(folder)
+                for f in files
+                if f.endswith(".rpm")
+            )
+            headers = rpm_headers(paths) if paths else []
+            nvr = next((f"{h.name}-{h.version}-{h.release}" for h in headers if h.is_source), None)
+            sums = "".join(f"{_sha256(h.path)}  {h.nevra}\n" for h in headers)
+            return [h.nevra for h in headers], nvr, sums
 
-        nevras, nvr = await in_thread(collect)
+        nevras, nvr, sums = await in_thread(collect)
         if not nevras:
             raise ModuleError(f"component {component}: rpmbuild produced no RPM")
+        await self.addCompleteLog("sha256", sums)
+        # The buildroot's own logs (its package list first), uploaded with the RPMs.
+        for name in ("installed_pkgs.log", "root.log", "build.log"):
+            path = os.path.join(folder, RESULTS, name)
+            if os.path.isfile(path):
+                text = await in_thread(_read_text, path)
+                await self.addCompleteLog(name.removesuffix(".log"), text)
         await in_thread(self.site.registry.add_artifacts, build_id, component, nevras)
         await in_thread(
             self.site.registry.set_component_state, build_id, component, "built", nvr=nvr
@@ -303,6 +311,19 @@ def buildroot_repo(
     )
     shutil.rmtree(repo)
     return len(rpms)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
 
 
 def _binary_rpms(folder: str) -> list[str]:
