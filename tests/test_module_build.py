@@ -11,6 +11,7 @@ import subprocess
 import time
 from typing import Any
 
+from buildbot.process.results import SUCCESS
 from buildbot.test.util.integration import RunMasterBase
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
@@ -83,6 +84,19 @@ class ModuleBuildInProcess(RunMasterBase):
         self.assertGreater(second.version, first.version)
         commits = {c.name: c.commit for c in registry.components(second.id)}
         self.assertEqual(commits["d-base"], base_commit)
+
+        # "Build module" on unchanged sources: already built, a green no-op, no new record.
+        bsid, _brids = yield self.master.data.control(
+            "force", {"module": "dag", "stream": "main"}, ("forceschedulers", "bbmod-rebuild")
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            buildset = yield self.master.data.get(("buildsets", bsid))
+            if buildset["complete"]:
+                break
+            yield task.deferLater(reactor, 0.3, lambda: None)
+        self.assertEqual(buildset["results"], SUCCESS)
+        self.assertEqual(len(registry.module_builds(name="dag")), 2)
 
     @defer.inlineCallbacks
     def wait_ready(self, registry: Registry, count: int) -> defer.Deferred:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from buildbot.process.buildstep import BuildStep
-from buildbot.process.results import FAILURE, SUCCESS, WARNINGS
+from buildbot.process.results import FAILURE, SKIPPED, SUCCESS, WARNINGS
 
 from ..core.deps import ExpandedBuild, expand
 from ..core.documents import OTHER_KINDS, load_text
@@ -29,6 +29,7 @@ from ..core.module import ModuleStream, modules_of
 from ..core.plan import ComponentPlan, plan_module, plans_dot
 from ..core.problems import ModuleError
 from ..core.specs import read_specs
+from ..registry import DuplicateBuild
 from .dot import render_svg
 from .threads import in_thread
 
@@ -67,6 +68,8 @@ class ModuleBuildState:
     modules: list[ModuleStream] = field(default_factory=list)
     # Defaults/obsoletes documents the module file carries, for the compose.
     extra_documents: str | None = None
+    # Set when every build this request would make exists already: nothing to do.
+    already_built: str = ""
     units: list[BuildUnit] = field(default_factory=list)
 
 
@@ -120,6 +123,12 @@ class ModuleStep(MasterStep):
 
     async def on_error(self, error: ModuleError) -> None:
         await self.mark_failed(error.message)
+
+    async def run(self) -> int:
+        if self.state.already_built:
+            self.summary = "skipped: " + self.state.already_built
+            return SKIPPED
+        return await super().run()
 
     async def mark_failed(self, reason: str) -> None:
         for unit in self.state.units:
@@ -204,6 +213,7 @@ class ResolveModule(ModuleStep):
         state, site = self.state, self.site
         catalogue = site.catalogue()
         lines = []
+        duplicates: list[str] = []
         for module in state.modules:
             builds = await in_thread(expand, module, catalogue)
             commits, newest = await in_thread(self._resolve_refs, module)
@@ -213,23 +223,36 @@ class ResolveModule(ModuleStep):
             for build in builds:
                 version = module_version(source_time, build.platform)
                 scmurl = f"file://{site.distgit.path('modules', state.name)}?#{state.commit}"
-                registry_id = await in_thread(
-                    site.registry.create_module_build,
-                    name=module.name,
-                    stream=module.stream,
-                    version=version,
-                    context=build.context,
-                    scmurl=scmurl,
-                    commit=state.commit,
-                    owner=state.owner,
-                    buildrequires=dict(build.buildrequires),
-                    requires={k: list(s) for k, s in build.requires.items()},
-                )
+                try:
+                    registry_id = await in_thread(
+                        site.registry.create_module_build,
+                        name=module.name,
+                        stream=module.stream,
+                        version=version,
+                        context=build.context,
+                        scmurl=scmurl,
+                        commit=state.commit,
+                        owner=state.owner,
+                        buildrequires=dict(build.buildrequires),
+                        requires={k: list(s) for k, s in build.requires.items()},
+                    )
+                except DuplicateBuild as e:
+                    # The same sources were built already (a forced rebuild, or a module and
+                    # a component push seen together): nothing to do, not an error.
+                    duplicates.append(e.message)
+                    continue
                 await in_thread(site.registry.set_module_state, registry_id, "wait")
                 unit = BuildUnit(module, build, version, registry_id, commits=commits)
                 state.units.append(unit)
                 requires = ", ".join(f"{k}:{v}" for k, v in sorted(build.buildrequires.items()))
                 lines.append(f"{unit.nsvc}  (registry id {registry_id}; built against {requires})")
+        if duplicates and not state.units:
+            state.already_built = "; ".join(duplicates)
+            await self.addCompleteLog("builds", state.already_built + "\n")
+            self.summary = "already built: " + state.already_built
+            return SUCCESS
+        for message in duplicates:
+            lines.append(f"skipped: {message}")
         await self.addCompleteLog("builds", "\n".join(lines) + "\n")
         self.setProperty("nsvcs", [u.nsvc for u in state.units], "resolve dependencies")
         first = state.units[0].nsvc
