@@ -272,6 +272,8 @@ class CompiledStackInProcess(RunMasterBase):
         self.assertTrue(reports, "mathx-report installed no report")
 
 
+OTHER_ARCH = "ppc64le" if os.uname().machine != "ppc64le" else "x86_64"
+
 INPUTS_SPEC = """\
 Name:           m-one
 Version:        1.0
@@ -314,11 +316,18 @@ class BuildInputsInProcess(RunMasterBase):
             "      buildopts:\n        rpms:\n          macros: |\n"
             "            %bbmod_test_value 42\n"
         )
-        text = module_yaml("Build inputs", {"m-one": []}).replace(
-            "      platform: f39\n", "      platform: f39\n" + macros
+        text = (
+            module_yaml("Build inputs", {"m-one": [], "m-arm": []})
+            .replace("      platform: f39\n", "      platform: f39\n" + macros)
+            .replace(
+                "      m-arm:\n        rationale: Part of the test.\n",
+                "      m-arm:\n        rationale: Part of the test.\n"
+                f"        arches: [{OTHER_ARCH}]\n",
+            )
         )
         write(source, "modules/inputs/inputs.yaml", text)
         write(source, "rpms/m-one/m-one.spec", INPUTS_SPEC)
+        write(source, "rpms/m-arm/m-arm.spec", SPEC.format(name="m-arm", build="exit 1"))
         # i-app BuildRequires i-lib, but the module orders i-lib after i-app.
         write(
             source,
@@ -384,6 +393,11 @@ class BuildInputsInProcess(RunMasterBase):
         sums = yield self.step_log("components inputs:main", "record", "sha256")
         with open(rpm, "rb") as f:
             self.assertIn(hashlib.sha256(f.read()).hexdigest(), sums)
+        # A component for other arches only is not built here, and the plan says so.
+        self.assertEqual([c.name for c in registry.components(inputs.id)], ["m-one"])
+        plan = yield self.step_summary("module inputs:main", "plan")
+        arch = os.uname().machine
+        self.assertIn(f"not built for {arch}: m-arm (arches: {OTHER_ARCH})", plan)
         # A Release without %{?dist} is reported (the build still succeeds).
         record = yield self.step_summary("components inputs:main", "record")
         self.assertIn("Release lacks %{?dist}", record)

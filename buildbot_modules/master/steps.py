@@ -12,6 +12,7 @@ does not live only in this process.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -289,13 +290,27 @@ class PlanModule(ModuleStep):
         state, site = self.state, self.site
         text_logs = []
         plans: dict[int, ComponentPlan] = {}
+        arch = machine_arch()
+        skipped: dict[str, tuple[str, ...]] = {}
         for unit in state.units:
             module = unit.module
+            if module.arches and arch not in module.arches:
+                raise ModuleError(
+                    f"buildopts.arches is {', '.join(module.arches)}; this site builds {arch}",
+                    source=module.source,
+                    hint=f"add {arch} to buildopts.arches, or build it on a site for those arches",
+                )
             if id(module) not in plans:
+                here = for_arch(module, arch)
+                skipped.update(
+                    (c, module.components[c].arches)
+                    for c in module.components
+                    if c not in here.components
+                )
                 specs = None
-                if not module.order_declared and len(module.components) > 1:
-                    specs = await in_thread(self._specs, module, unit.commits)
-                plans[id(module)] = plan_module(module, specs)
+                if not here.order_declared and len(here.components) > 1:
+                    specs = await in_thread(self._specs, here, unit.commits)
+                plans[id(module)] = plan_module(here, specs)
             unit.plan = plans[id(module)]
             levels = unit.plan.levels()
             rows = [
@@ -323,6 +338,11 @@ class PlanModule(ModuleStep):
             f"{len(unit.plan.components)} components in {len(unit.plan.batches())} levels"
             f" ({unit.plan.source})"
         )
+        if skipped:
+            # Visible in the summary: these components exist for other arches only.
+            notes = [f"{c} (arches: {', '.join(a)})" for c, a in sorted(skipped.items())]
+            self.summary += f"; not built for {arch}: " + ", ".join(notes)
+            await self.addCompleteLog("not built", "\n".join(notes) + "\n")
         for warning in unit.plan.warnings:
             await self.addCompleteLog("warnings", warning + "\n")
         return WARNINGS if unit.plan.warnings else SUCCESS
@@ -339,6 +359,21 @@ class PlanModule(ModuleStep):
             return read_specs(folder, module.components)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def for_arch(module: ModuleStream, arch: str) -> ModuleStream:
+    """``module`` without the components whose ``arches`` exclude ``arch`` (noarch
+    components say nothing about arches and always stay); nothing waits for them."""
+    kept = {name: c for name, c in module.components.items() if not c.arches or arch in c.arches}
+    if len(kept) == len(module.components):
+        return module
+    return dataclasses.replace(
+        module,
+        components={
+            name: dataclasses.replace(c, buildafter=tuple(a for a in c.buildafter if a in kept))
+            for name, c in kept.items()
+        },
+    )
 
 
 def _plan_text(unit: BuildUnit) -> str:
