@@ -567,6 +567,10 @@ def _fill(directory: str, rpms: Iterable[RpmInfo]) -> None:
         link_or_copy(info.path, os.path.join(directory, name))
 
 
+def _rpm_files(folder: str) -> list[str]:
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".rpm"))
+
+
 def compose(
     module: ModuleStream,
     build: ExpandedBuild,
@@ -576,8 +580,12 @@ def compose(
     module_commit: str,
     out_dir: str,
     extra_documents: str | None = None,
+    signer: Any = None,
 ) -> ComposeResult:
     """Compose one build of ``module`` into ``out_dir/<arch>/`` and ``out_dir/src/``.
+
+    With a ``signer`` (:class:`buildbot_modules.signing.Signer`) the RPMs are signed before
+    the metadata is written, and each ``repomd.xml`` gets a detached signature.
 
     The binary repository gets the shipped binary RPMs (hard links when possible),
     ``createrepo_c`` metadata and the final modulemd as its ``modules`` record; the
@@ -596,9 +604,14 @@ def compose(
     _empty_dir(source_repo)
     _fill(repo, binaries)
     _fill(source_repo, sources)
+    if signer is not None:
+        signer.sign_rpms(_rpm_files(repo) + _rpm_files(source_repo))
     createrepo(repo)
     add_modules(repo, text)
     createrepo(source_repo)
+    if signer is not None:
+        signer.sign_metadata(repo)
+        signer.sign_metadata(source_repo)
     return ComposeResult(
         repo=repo, source_repo=source_repo, modulemd=text, nsvca=nsvca, artifacts=artifacts
     )

@@ -144,6 +144,7 @@ def publish(
     context: str,
     arch: str,
     area: str = "stage",
+    signer: Any = None,
 ) -> str:
     """Publish ``compose`` to ``<root>/<area>/<name>/<stream>/<version>.<context>/<arch>/``.
 
@@ -191,7 +192,7 @@ def publish(
             os.rename(os.path.join(tmp, arch), target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        _update_aggregate(area_dir, area)
+        _update_aggregate(area_dir, area, signer)
     return target
 
 
@@ -270,7 +271,7 @@ def platform_section(publish_root: str, stream: str, baseurl: str | None = None)
     )
 
 
-def update_aggregate(publish_root: str, area: str = "stage") -> str:
+def update_aggregate(publish_root: str, area: str = "stage", signer: Any = None) -> str:
     """Rebuild the area's aggregate repository (every published module) and swap it in.
 
     Returns the path of the ``<root>/<area>/repo`` symlink. Also (re)writes
@@ -279,7 +280,7 @@ def update_aggregate(publish_root: str, area: str = "stage") -> str:
     for tool in ("createrepo_c", "modifyrepo_c"):
         require_tool(tool)
     with area_lock(publish_root, area) as area_dir:
-        return _update_aggregate(area_dir, area)
+        return _update_aggregate(area_dir, area, signer)
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -353,7 +354,7 @@ def _referenced(repo: str) -> list[str]:
     return out
 
 
-def _update_aggregate(area_dir: str, area: str) -> str:
+def _update_aggregate(area_dir: str, area: str, signer: Any = None) -> str:
     """The aggregate rebuild; the caller holds the area's lock."""
     link = os.path.join(area_dir, AGGREGATE_LINK)
     if os.path.lexists(link) and not os.path.islink(link):
@@ -382,6 +383,8 @@ def _update_aggregate(area_dir: str, area: str) -> str:
         index = _merged_modules(repos)
         if index.get_module_names():
             add_modules(new, index.dump_to_string())
+        if signer is not None:  # the RPMs were signed when they were composed
+            signer.sign_metadata(new)
         # Clients that read the old repomd.xml just before the swap still find its files.
         if current:
             for href in _referenced(current):

@@ -32,6 +32,7 @@ from buildbot_modules.core.module import ModuleStream, load_modules
 from buildbot_modules.core.problems import ModuleError
 from buildbot_modules.publish import publish as publish_compose
 from buildbot_modules.publish import published, repo_file, update_aggregate
+from buildbot_modules.signing import Signer
 
 from .helpers import tempdir, write
 
@@ -584,3 +585,99 @@ class PublishTest(ComposeTestBase):
             self.assertNotEqual(dnf("install", package).returncode, 0, package)
         self.assertFalse(os.path.exists(os.path.join(installroot, "usr/share/tool")))
         self.assertEqual(host_state(), before)
+
+
+class SigningTest(ComposeTestBase):
+    """Signing with a throw-away key: the RPMs carry a signature, every repomd.xml of the
+    compose and of the aggregate has a detached signature that gpg verifies."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        needs("gpg", "rpmsign")
+        self.home = tempdir(self)
+        os.chmod(self.home, 0o700)
+        subprocess.run(
+            [
+                "gpg",
+                "--homedir",
+                self.home,
+                "--batch",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "bbmod test <bbmod-test@example.org>",
+                "rsa2048",
+                "sign",
+                "never",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.addCleanup(
+            subprocess.run,
+            ["gpgconf", "--homedir", self.home, "--kill", "all"],
+            capture_output=True,
+            check=False,
+        )
+        self.signer = Signer("bbmod-test@example.org", self.home)
+
+    def verify(self, repo: str) -> None:
+        repomd = os.path.join(repo, "repodata", "repomd.xml")
+        proc = subprocess.run(
+            ["gpg", "--homedir", self.home, "--verify", repomd + ".asc", repomd],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("Good signature", proc.stderr)
+
+    def test_signed_compose_and_aggregate(self) -> None:
+        module, build = self.demo()
+        out = os.path.join(self.tmp, "signed")
+        result = compose(
+            module,
+            build,
+            VERSION,
+            ARCH,
+            self.demo_components(),
+            COMMIT,
+            out,
+            signer=self.signer,
+        )
+        for repo in (result.repo, result.source_repo):
+            self.verify(repo)
+            for rpm in (f for f in os.listdir(repo) if f.endswith(".rpm")):
+                sig = subprocess.run(
+                    [
+                        "rpm",
+                        "-qp",
+                        "--nosignature",
+                        "--nodigest",
+                        "--qf",
+                        "%{RSAHEADER:pgpsig}",
+                        os.path.join(repo, rpm),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                self.assertRegex(sig, r"^RSA/SHA\d+, .*Key ID [0-9a-f]{16}$", rpm)
+        root = os.path.join(self.tmp, "publish")
+        publish_compose(result, root, "demo", "main", VERSION, "demo01", ARCH, signer=self.signer)
+        self.verify(os.path.join(root, "stage", "repo"))
+        # A changed repomd.xml no longer verifies: the signature covers it.
+        repomd = os.path.join(root, "stage", "repo", "repodata", "repomd.xml")
+        with open(repomd, "a", encoding="utf-8") as f:
+            f.write("<!-- tampered -->\n")
+        proc = subprocess.run(
+            ["gpg", "--homedir", self.home, "--verify", repomd + ".asc", repomd],
+            capture_output=True,
+            check=False,
+        )
+        self.assertNotEqual(proc.returncode, 0)
+
+    def test_unsigned_by_default(self) -> None:
+        result = self.compose_demo()
+        self.assertFalse(os.path.exists(os.path.join(result.repo, "repodata", "repomd.xml.asc")))

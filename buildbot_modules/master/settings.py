@@ -28,6 +28,9 @@ class Settings:
     # The module registry (published module builds); SQLite beside the master by default.
     registry_url: str = "sqlite:///registry.sqlite"
     worker_port: str = "tcp:9989:interface=127.0.0.1"
+    # Sign RPMs and repository metadata with this GPG key (id or user id); "" = unsigned.
+    gpg_key: str = ""
+    gpg_home: str = ""  # its GnuPG home; "" = the master user's
     # Worker name -> password. Passwords come from the site, never from this file's code.
     workers: dict[str, str] = field(default_factory=dict)
     distgit: str = "distgit"

@@ -8,6 +8,7 @@ import os
 from ..core.catalogue import ChainCatalogue, InMemoryCatalogue, ModuleCatalogue
 from ..distgit import DistGit
 from ..registry import Registry
+from ..signing import Signer
 from .settings import Settings
 
 
@@ -59,6 +60,13 @@ class ModuleSite:
         """Published (ready) module builds, plus the platform streams this site builds for."""
         platforms = InMemoryCatalogue.with_streams({"platform": self.settings.platforms})
         return ChainCatalogue([self.registry.catalogue(), platforms])
+
+    def signer(self) -> Signer | None:
+        """The site's signer, or None when composes stay unsigned (the default)."""
+        s = self.settings
+        if not s.gpg_key:
+            return None
+        return Signer(s.gpg_key, s.path(s.gpg_home) if s.gpg_home else "")
 
     def artifact_dir(self, module_build_id: int, *parts: str) -> str:
         return os.path.join(self.artifacts, str(module_build_id), *parts)

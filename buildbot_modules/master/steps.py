@@ -416,6 +416,7 @@ class ComposeModule(ModuleStep):
                 self.state.commit,
                 out,
                 self.state.extra_documents,
+                self.site.signer(),
             )
             unit.compose = result
             await in_thread(self.site.registry.set_module_state, unit.registry_id, "done")
@@ -443,6 +444,8 @@ class PublishModule(ModuleStep):
                 unit.version,
                 expanded.context,
                 machine_arch(),
+                "stage",
+                self.site.signer(),
             )
             await in_thread(
                 self.site.registry.set_module_result,
