@@ -552,7 +552,8 @@ def _empty_dir(path: str) -> None:
     os.makedirs(path, exist_ok=True)
 
 
-def _fill(directory: str, rpms: Iterable[RpmInfo]) -> None:
+def _fill(directory: str, rpms: Iterable[RpmInfo], copy: bool = False) -> None:
+    """Link (or, for RPMs about to be signed in place, copy) ``rpms`` into ``directory``."""
     seen: dict[str, str] = {}
     for info in rpms:
         name = os.path.basename(info.path)
@@ -564,7 +565,10 @@ def _fill(directory: str, rpms: Iterable[RpmInfo]) -> None:
                 source=info.path,
             )
         seen[name] = info.path
-        link_or_copy(info.path, os.path.join(directory, name))
+        if copy:
+            shutil.copy2(info.path, os.path.join(directory, name))
+        else:
+            link_or_copy(info.path, os.path.join(directory, name))
 
 
 def _rpm_files(folder: str) -> list[str]:
@@ -602,8 +606,9 @@ def compose(
     source_repo = os.path.join(out_dir, "src")
     _empty_dir(repo)
     _empty_dir(source_repo)
-    _fill(repo, binaries)
-    _fill(source_repo, sources)
+    # rpmsign rewrites a file in place: signed copies must not share the built RPMs' inodes.
+    _fill(repo, binaries, copy=signer is not None)
+    _fill(source_repo, sources, copy=signer is not None)
     if signer is not None:
         signer.sign_rpms(_rpm_files(repo) + _rpm_files(source_repo))
     createrepo(repo)

@@ -25,7 +25,7 @@ from .test_pipeline import SPEC, module_yaml
 
 
 @defer.inlineCallbacks
-def start_site(case: RunMasterBase) -> defer.Deferred:
+def start_site(case: RunMasterBase, **overrides: Any) -> defer.Deferred:
     """A master on this site's defaults, all state in a temporary folder; no web UI."""
     for tool in ("rpmbuild", "createrepo_c"):
         if shutil.which(tool) is None:
@@ -39,6 +39,7 @@ def start_site(case: RunMasterBase) -> defer.Deferred:
         publish_root=os.path.join(root, "publish"),
         artifacts=os.path.join(root, "artifacts"),
         poll_interval=1,
+        **overrides,
     )
     DistGit.init(settings.distgit)
     yield case.setup_master({"configurators": [ModulesConfigurator(settings)]})
@@ -308,7 +309,36 @@ class BuildInputsInProcess(RunMasterBase):
     def test_macros_epoch_label_and_a_wrong_order(self) -> None:
         if os.geteuid() != 0:
             raise unittest.SkipTest("buildroots need root (mount namespaces)")
-        settings = yield start_site(self)
+        if shutil.which("gpg") is None or shutil.which("rpmsign") is None:
+            raise unittest.SkipTest("needs gpg and rpmsign (Debian packages gpg, rpm)")
+        # The site signs with a throw-away key.
+        home = tempdir(self)
+        os.chmod(home, 0o700)
+        subprocess.run(
+            [
+                "gpg",
+                "--homedir",
+                home,
+                "--batch",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "bbmod site <site@example.org>",
+                "rsa2048",
+                "sign",
+                "never",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.addCleanup(
+            subprocess.run,
+            ["gpgconf", "--homedir", home, "--kill", "all"],
+            capture_output=True,
+            check=False,
+        )
+        settings = yield start_site(self, gpg_key="site@example.org", gpg_home=home)
         registry = Registry(settings.registry_url)
         source = tempdir(self)
         # packager v3 sets buildopts per configuration
@@ -376,7 +406,7 @@ class BuildInputsInProcess(RunMasterBase):
                 "--nosignature",
                 "--nodigest",
                 "--qf",
-                "%{MODULARITYLABEL}\n[%{FILENAMES}\n]",
+                "%{MODULARITYLABEL}\n%{RSAHEADER:pgpsig}\n[%{FILENAMES}\n]",
                 rpm,
             ],
             capture_output=True,
@@ -384,6 +414,11 @@ class BuildInputsInProcess(RunMasterBase):
             check=True,
         ).stdout.splitlines()
         self.assertEqual(query[0], f"inputs:main:{inputs.version}:{inputs.context}")
+        # Signed by the site's key, and so is the published metadata.
+        self.assertIn("Key ID", query[1])
+        stage = os.path.join(settings.publish_root, "stage", "repo")
+        for repo in (inputs.published_path, stage):
+            self.assertTrue(os.path.isfile(os.path.join(repo, "repodata", "repomd.xml.asc")))
         epoch = distgit.commit_info("rpms", "m-one", pushed[("rpms", "m-one")]).timestamp
         for expected in ("value=42", "module=inputs:main", f"epoch={epoch}"):
             self.assertIn(f"/usr/share/m-one/{expected}", query)
@@ -391,7 +426,11 @@ class BuildInputsInProcess(RunMasterBase):
         packages = yield self.step_log("components inputs:main", "record", "installed_pkgs")
         self.assertIn("bbmod-platform", packages)
         sums = yield self.step_log("components inputs:main", "record", "sha256")
-        with open(rpm, "rb") as f:
+        # (of the RPMs as built: the published copies are signed afterwards)
+        built = os.path.join(
+            settings.artifacts, str(inputs.id), "m-one", "results", os.path.basename(rpm)
+        )
+        with open(built, "rb") as f:
             self.assertIn(hashlib.sha256(f.read()).hexdigest(), sums)
         # A component for other arches only is not built here, and the plan says so.
         self.assertEqual([c.name for c in registry.components(inputs.id)], ["m-one"])
