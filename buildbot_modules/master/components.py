@@ -135,6 +135,8 @@ class BuildrootBackend(ComponentBackend):
         ]
         if s.component_memory:
             command += ["--memory", str(s.component_memory)]
+        if s.keep_buildroots:
+            command.append("--keep")  # the runner prints where the root is
         return [
             steps.FileDownload(
                 name="download buildroot repository",

@@ -44,6 +44,7 @@ class Settings:
     backend: str = "buildroot"
     component_timeout: int = 3600  # seconds, per component build (buildroot backend)
     component_memory: int = 0  # MiB of address space per component build; 0 = no limit
+    keep_buildroots: bool = False  # keep each buildroot on its worker, for debugging
     fail_fast: bool = False
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
