@@ -8,10 +8,11 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 DEB_PACKAGES := rpm createrepo-c gir1.2-modulemd-2.0 libgirepository1.0-dev libcairo2-dev \
-	pkg-config dnf dnf-plugins-core rpmlint libkrb5-dev git bubblewrap graphviz gcc postgresql
+	pkg-config dnf dnf-plugins-core rpmlint libkrb5-dev git bubblewrap graphviz gcc postgresql \
+	gpg
 RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-introspection-devel \
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
-	bubblewrap graphviz gcc python3-devel postgresql-server
+	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2
 
 .PHONY: setup system-packages venv test lint format demo lock clean
 
