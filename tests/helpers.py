@@ -56,3 +56,38 @@ def bbmod(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str
         check=False,
         timeout=120,
     )
+
+
+def throwaway_gpg_key(case: unittest.TestCase, uid: str) -> str:
+    """A GnuPG home holding a new passphrase-less signing key for ``uid`` (an e-mail
+    address); its agent is stopped after the test. Skips without gpg or rpmsign."""
+    for tool in ("gpg", "rpmsign"):
+        if shutil.which(tool) is None:
+            raise unittest.SkipTest(f"needs {tool} (Debian packages gpg, rpm; make setup)")
+    home = tempdir(case)
+    os.chmod(home, 0o700)
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            home,
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            f"bbmod test <{uid}>",
+            "rsa2048",
+            "sign",
+            "never",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    case.addCleanup(
+        subprocess.run,
+        ["gpgconf", "--homedir", home, "--kill", "all"],
+        capture_output=True,
+        check=False,
+    )
+    return home

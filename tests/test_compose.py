@@ -34,7 +34,7 @@ from buildbot_modules.publish import publish as publish_compose
 from buildbot_modules.publish import published, repo_file, update_aggregate
 from buildbot_modules.signing import Signer
 
-from .helpers import tempdir, write
+from .helpers import tempdir, throwaway_gpg_key, write
 
 ARCH = os.uname().machine
 VERSION = 3920241125120000
@@ -593,33 +593,7 @@ class SigningTest(ComposeTestBase):
 
     def setUp(self) -> None:
         super().setUp()
-        needs("gpg", "rpmsign")
-        self.home = tempdir(self)
-        os.chmod(self.home, 0o700)
-        subprocess.run(
-            [
-                "gpg",
-                "--homedir",
-                self.home,
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                "bbmod test <bbmod-test@example.org>",
-                "rsa2048",
-                "sign",
-                "never",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        self.addCleanup(
-            subprocess.run,
-            ["gpgconf", "--homedir", self.home, "--kill", "all"],
-            capture_output=True,
-            check=False,
-        )
+        self.home = throwaway_gpg_key(self, "bbmod-test@example.org")
         self.signer = Signer("bbmod-test@example.org", self.home)
 
     def verify(self, repo: str) -> None:

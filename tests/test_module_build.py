@@ -20,7 +20,7 @@ from buildbot_modules.distgit import DistGit
 from buildbot_modules.master.configurator import ModulesConfigurator, Settings
 from buildbot_modules.registry import Registry
 
-from .helpers import CONTRIB, tempdir, write
+from .helpers import CONTRIB, tempdir, throwaway_gpg_key, write
 from .test_pipeline import SPEC, module_yaml
 
 
@@ -309,35 +309,8 @@ class BuildInputsInProcess(RunMasterBase):
     def test_macros_epoch_label_and_a_wrong_order(self) -> None:
         if os.geteuid() != 0:
             raise unittest.SkipTest("buildroots need root (mount namespaces)")
-        if shutil.which("gpg") is None or shutil.which("rpmsign") is None:
-            raise unittest.SkipTest("needs gpg and rpmsign (Debian packages gpg, rpm)")
         # The site signs with a throw-away key.
-        home = tempdir(self)
-        os.chmod(home, 0o700)
-        subprocess.run(
-            [
-                "gpg",
-                "--homedir",
-                home,
-                "--batch",
-                "--passphrase",
-                "",
-                "--quick-gen-key",
-                "bbmod site <site@example.org>",
-                "rsa2048",
-                "sign",
-                "never",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        self.addCleanup(
-            subprocess.run,
-            ["gpgconf", "--homedir", home, "--kill", "all"],
-            capture_output=True,
-            check=False,
-        )
+        home = throwaway_gpg_key(self, "site@example.org")
         settings = yield start_site(self, gpg_key="site@example.org", gpg_home=home)
         registry = Registry(settings.registry_url)
         source = tempdir(self)

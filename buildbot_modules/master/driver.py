@@ -178,31 +178,31 @@ class BuildComponents(ModuleStep):
 
     async def _block_downstream(self, unit: BuildUnit, component: str) -> None:
         assert unit.plan is not None
-        for name in sorted(unit.plan.downstream([component])):
-            if unit.results.get(name) is None:
-                unit.results[name] = "dependency-failed"
-                await in_thread(
-                    self.site.registry.set_component_state,
-                    unit.registry_id,
-                    name,
-                    "dependency-failed",
-                    reason=f"{component} failed",
-                )
+        names = sorted(unit.plan.downstream([component]))
+        await self._record_unbuilt(unit, names, "dependency-failed", f"{component} failed")
 
     async def _block_unstarted(self, units: list[BuildUnit]) -> None:
         """Components never requested (cancel, fail_fast) are recorded as cancelled."""
         for unit in units:
             assert unit.plan is not None
-            for name in unit.plan.components:
-                if unit.results.get(name) is None:
-                    unit.results[name] = "cancelled"
-                    await in_thread(
-                        self.site.registry.set_component_state,
-                        unit.registry_id,
-                        name,
-                        "cancelled",
-                        reason="module build stopped",
-                    )
+            await self._record_unbuilt(
+                unit, unit.plan.components, "cancelled", "module build stopped"
+            )
+
+    async def _record_unbuilt(
+        self, unit: BuildUnit, names: list[str], state: str, reason: str
+    ) -> None:
+        """Record ``state`` for those of ``names`` that have no result yet."""
+        for name in names:
+            if unit.results.get(name) is None:
+                unit.results[name] = state
+                await in_thread(
+                    self.site.registry.set_component_state,
+                    unit.registry_id,
+                    name,
+                    state,
+                    reason=reason,
+                )
 
     async def _cancel_all(self, reason: str) -> None:
         self._cancelling = True
