@@ -223,6 +223,24 @@ def cmd_platform_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build_local(args: argparse.Namespace) -> int:
+    from .local import Options, build_local
+
+    return build_local(
+        Options(
+            module=args.module,
+            sources=args.sources,
+            output=args.output,
+            name=args.name,
+            stream=args.stream,
+            platform=args.platform,
+            catalogues=args.catalogue or [],
+            workers=args.workers,
+            backend=args.backend,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbmod", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -278,6 +296,39 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("--worker-port", type=int, default=9989, help="worker protocol port (9989)")
     qs.add_argument("--poll-interval", type=int, default=5, metavar="SECONDS")
     qs.set_defaults(func=cmd_quickstart)
+
+    local = sub.add_parser(
+        "build-local",
+        help="build a module on this machine through the Buildbot pipeline",
+        description="Build MODULE.yaml from the component folders in --sources with an"
+        " in-process master and K local workers; publish the result into --output.",
+    )
+    local.add_argument("module", metavar="MODULE.yaml")
+    local.add_argument("--name", help="module name (default: the document's, else the file's)")
+    local.add_argument("--stream", help="stream (default: the document's, else the git branch)")
+    local.add_argument(
+        "--sources", required=True, metavar="DIR", help="DIR/<component>/: its spec and sources"
+    )
+    local.add_argument("--output", required=True, metavar="DIR", help="where results go")
+    local.add_argument(
+        "--platform", metavar="STREAM", help="platform stream (default: the document's, or f39)"
+    )
+    local.add_argument(
+        "--catalogue",
+        action="append",
+        metavar="PATH_OR_URL",
+        help="module repository for buildrequired modules (an earlier --output, a repository"
+        " or modules.yaml; path or URL); repeatable",
+    )
+    local.add_argument("--workers", type=int, default=2, metavar="K", help="local workers (2)")
+    local.add_argument(
+        "--backend",
+        choices=("buildroot", "rpmbuild"),
+        default="buildroot",
+        help="buildroot: each component in a private root (root needed; default);"
+        " rpmbuild: plain rpmbuild, BuildRequires not installed",
+    )
+    local.set_defaults(func=cmd_build_local)
 
     platform = sub.add_parser("platform", help="describe and publish the platform of this host")
     psub = platform.add_subparsers(dest="platform_command", required=True, metavar="ACTION")

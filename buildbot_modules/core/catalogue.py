@@ -87,6 +87,8 @@ class CatalogueEntry:
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     buildrequires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     arch: str | None = None
+    # The binary and source RPMs of the build (NEVRAs, ``name-epoch:version-release.arch``).
+    artifacts: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "requires", _frozen_deps(self.requires))
@@ -258,6 +260,24 @@ class RepoCatalogue:
         self.location = location
         self._builds: dict[str, dict[str, list[CatalogueEntry]]] | None = None
         self._warnings: list[Problem] = []
+        self._root: str | None = None  # the local repository's directory, once loaded
+
+    def rpm_files(self, entry: CatalogueEntry) -> list[str]:
+        """The binary RPM files of ``entry`` in this (local) repository, found by the file
+        names of its artifacts; a remote repository's RPMs are not downloaded."""
+        self.load()
+        if self._root is None:
+            raise ModuleError(
+                f"cannot take the RPMs of {entry.nsvc} from {self.location}: only a local"
+                " repository's packages can go into a buildroot",
+                source=self.location,
+                hint="download the repository (e.g. `dnf reposync`) and name its folder",
+            )
+        wanted = {nevra_filename(a) for a in entry.artifacts if not a.endswith((".src", ".nosrc"))}
+        found = []
+        for base, _dirs, files in os.walk(self._root, followlinks=True):
+            found += [os.path.join(base, f) for f in sorted(files) if f in wanted]
+        return found
 
     # -- the protocol
 
@@ -344,6 +364,7 @@ class RepoCatalogue:
     def _load_local_repo(
         self, root: str, repomd: str
     ) -> tuple[list[CatalogueEntry], list[Problem]]:
+        self._root = root
         with open(repomd, "rb") as f:
             record = self._modules_record(f.read(), repomd)
         path = os.path.join(root, *record.href.split("/"))
@@ -575,7 +596,17 @@ def _entry(stream: Any) -> CatalogueEntry:
         requires=merge_dependencies(runtime),
         buildrequires=merge_dependencies(buildtime),
         arch=stream.get_arch() or None,
+        artifacts=tuple(stream.get_rpm_artifacts()),
     )
+
+
+def nevra_filename(nevra: str) -> str:
+    """The usual file name of an RPM: ``name-1:2.0-3.x86_64`` → ``name-2.0-3.x86_64.rpm``."""
+    nevr, _, arch = nevra.rpartition(".")
+    name_epoch_version, _, release = nevr.rpartition("-")
+    name, _, epoch_version = name_epoch_version.rpartition("-")
+    version = epoch_version.split(":", 1)[-1]
+    return f"{name}-{version}-{release}.{arch}.rpm"
 
 
 def merge_dependencies(

@@ -21,6 +21,7 @@ from buildbot.process.buildstep import BuildStep
 from buildbot.process.results import SUCCESS, WARNINGS
 
 from ..core.problems import ModuleError
+from .site import binary_rpms
 from .steps import MasterStep
 from .threads import in_thread
 
@@ -288,14 +289,12 @@ def buildroot_repo(
     build_dir = site.artifact_dir(module_build_id)
     for name in sorted(os.listdir(build_dir)):
         if not name.startswith(".") and name != "compose":
-            rpms += _binary_rpms(os.path.join(build_dir, name, RESULTS))
+            rpms += binary_rpms(os.path.join(build_dir, name, RESULTS))
     for module, stream in sorted(buildrequires.items()):
         if module == "platform":
-            rpms += _binary_rpms(site.platform_repo(stream))
-            continue
-        ready = site.registry.module_builds(name=module, stream=stream, state="ready", limit=1)
-        if ready and ready[0].published_path:
-            rpms += _binary_rpms(ready[0].published_path)
+            rpms += binary_rpms(site.platform_repo(stream))
+        else:
+            rpms += site.module_rpm_files(module, stream)
     shutil.rmtree(folder, ignore_errors=True)
     repo = os.path.join(folder, "buildroot-repo")
     os.makedirs(repo)
@@ -326,17 +325,6 @@ def _sha256(path: str) -> str:
 def _read_text(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
-
-
-def _binary_rpms(folder: str) -> list[str]:
-    found = []
-    for base, _dirs, files in os.walk(folder, followlinks=True):
-        found += [
-            os.path.join(base, f)
-            for f in sorted(files)
-            if f.endswith(".rpm") and not f.endswith(".src.rpm")
-        ]
-    return found
 
 
 def component_factory(site: ModuleSite, backend: ComponentBackend) -> util.BuildFactory:

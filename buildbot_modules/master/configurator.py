@@ -114,11 +114,12 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
 
         site = ModuleSite(s)
         config_dict.setdefault("services", []).append(_PrepareSite(site))
-        config_dict.setdefault("change_source", []).append(
-            DistGitPoller(
-                root=site.distgit_root, name="bbmod-distgit", pollInterval=s.poll_interval
+        if s.poll_interval:
+            config_dict.setdefault("change_source", []).append(
+                DistGitPoller(
+                    root=site.distgit_root, name="bbmod-distgit", pollInterval=s.poll_interval
+                )
             )
-        )
         self.add_module_builders(site, build_workers)
         self.add_lint_builder()
 

@@ -38,7 +38,14 @@ class Settings:
     artifacts: str = "artifacts"
     # Platform streams this site builds for (a module's `platform: []` means all of them).
     platforms: list[str] = field(default_factory=lambda: ["f39"])
+    # Module repositories (paths or URLs of a repository or a modules.yaml) whose module
+    # builds may be buildrequired besides this site's own ready builds.
+    catalogues: list[str] = field(default_factory=list)
+    # Seconds between two looks at the dist-git; 0 = never (builds are forced or pushed).
     poll_interval: int = 10
+    # Take every component from this site's dist-git even when the module names another
+    # `repository:` (bbmod build-local: the packager's folders stand in for dist-git).
+    ignore_component_repositories: bool = False
     # "buildroot": each component in a private root (needs root on the workers);
     # "rpmbuild": plain rpmbuild in the build directory, BuildRequires not installed.
     backend: str = "buildroot"
@@ -46,6 +53,9 @@ class Settings:
     component_memory: int = 0  # MiB of address space per component build; 0 = no limit
     keep_buildroots: bool = False  # keep each buildroot on its worker, for debugging
     fail_fast: bool = False
+    # "dag": a component is requested as soon as its own dependencies are built;
+    # "batches": MBS-style, level by level, a level once the previous one has finished.
+    scheduling: str = "dag"
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
@@ -60,10 +70,12 @@ class Settings:
                 raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
         if self.backend not in ("buildroot", "rpmbuild"):
             raise ValueError(f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild'")
+        if self.scheduling not in ("dag", "batches"):
+            raise ValueError(f"scheduling {self.scheduling!r}: use 'dag' or 'batches'")
         if not self.platforms:
             raise ValueError("platforms: name at least one platform stream, e.g. ['f39']")
-        if self.poll_interval < 1:
-            raise ValueError("poll_interval must be at least 1 second")
+        if self.poll_interval < 0:
+            raise ValueError("poll_interval: seconds (at least 1), or 0 for no polling")
 
     def path(self, value: str) -> str:
         """``value`` as an absolute path, relative to the settings' folder."""

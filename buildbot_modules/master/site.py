@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ..core.catalogue import ChainCatalogue, InMemoryCatalogue, ModuleCatalogue
+from ..core.catalogue import ChainCatalogue, InMemoryCatalogue, ModuleCatalogue, RepoCatalogue
 from ..distgit import DistGit
 from ..registry import Registry
 from ..signing import Signer
@@ -57,9 +57,25 @@ class ModuleSite:
         return os.path.join(self.publish_root, "platform", stream)
 
     def catalogue(self) -> ModuleCatalogue:
-        """Published (ready) module builds, plus the platform streams this site builds for."""
+        """Published (ready) module builds, then the site's module repositories
+        (``catalogues``), plus the platform streams this site builds for."""
         platforms = InMemoryCatalogue.with_streams({"platform": self.settings.platforms})
-        return ChainCatalogue([self.registry.catalogue(), platforms])
+        return ChainCatalogue([self.registry.catalogue(), *self.repositories(), platforms])
+
+    def repositories(self) -> list[RepoCatalogue]:
+        return [RepoCatalogue(self.settings.path(c)) for c in self.settings.catalogues]
+
+    def module_rpm_files(self, name: str, stream: str) -> list[str]:
+        """The binary RPMs of the newest build of ``name:stream`` that a buildroot of a
+        module buildrequiring it gets: this site's ready build, else a repository's."""
+        ready = self.registry.module_builds(name=name, stream=stream, state="ready", limit=1)
+        if ready and ready[0].published_path:
+            return binary_rpms(ready[0].published_path)
+        for repository in self.repositories():
+            builds = repository.builds(name, stream)
+            if builds:
+                return repository.rpm_files(builds[0])
+        return []
 
     def signer(self) -> Signer | None:
         """The site's signer, or None when composes stay unsigned (the default)."""
@@ -70,3 +86,15 @@ class ModuleSite:
 
     def artifact_dir(self, module_build_id: int, *parts: str) -> str:
         return os.path.join(self.artifacts, str(module_build_id), *parts)
+
+
+def binary_rpms(folder: str) -> list[str]:
+    """Every binary (not source) RPM under ``folder``."""
+    found = []
+    for base, _dirs, files in os.walk(folder, followlinks=True):
+        found += [
+            os.path.join(base, f)
+            for f in sorted(files)
+            if f.endswith(".rpm") and not f.endswith(".src.rpm")
+        ]
+    return found

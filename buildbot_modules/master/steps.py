@@ -267,7 +267,12 @@ class ResolveModule(ModuleStep):
         newest = 0
         for name, component in module.components.items():
             package = component.package or name
-            if component.repository and not self._in_distgit(component.repository, package):
+            ignore = self.site.settings.ignore_component_repositories
+            if (
+                component.repository
+                and not ignore
+                and not self._in_distgit(component.repository, package)
+            ):
                 raise ModuleError(
                     f"component {name}: repository {component.repository} is not in this"
                     " site's dist-git",
