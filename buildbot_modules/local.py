@@ -151,11 +151,17 @@ def _component_folders(modules: list[ModuleStream], sources: str) -> list[tuple[
         for cname, component in sorted(module.components.items()):
             package = component.package or cname
             ref = component.ref or DEFAULT_BRANCH
+            # DIR/<component>/, else DIR/<package>/; in either, branches/<ref>/ when it
+            # exists (the layout `bbmod distgit import` reads for non-main branches).
             folder = next(
                 (
-                    os.path.join(sources, n)
+                    path
                     for n in (cname, package)
-                    if os.path.isdir(os.path.join(sources, n))
+                    for path in (
+                        os.path.join(sources, n, "branches", ref),
+                        os.path.join(sources, n),
+                    )
+                    if os.path.isdir(path)
                 ),
                 None,
             )

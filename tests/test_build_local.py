@@ -26,7 +26,7 @@ def needs_tools() -> None:
 
 def rpms_under(folder: str) -> list[str]:
     found = []
-    for base, _dirs, files in os.walk(folder):
+    for _base, _dirs, files in os.walk(folder):
         found += [f for f in files if f.endswith(".rpm")]
     return sorted(found)
 
@@ -146,6 +146,32 @@ class BuildLocal(unittest.TestCase):
             [r for r in rpms_under(output) if r.startswith(("auto-core", "auto-app"))], []
         )
         self.assertFalse(os.path.exists(os.path.join(output, "stage", "autoorder")))
+
+    def test_every_other_example_module_builds(self) -> None:
+        """contrib's examples not built above (mathlib, mathstack and autoorder are)."""
+        cases = [
+            (os.path.join(MODULES, m, f"{m}.yaml"), m, "main", ())
+            for m in ("base-runtime", "hello", "batches", "dagdemo")
+        ] + [
+            (
+                os.path.join(MODULES, "greeter", "streams", f"{s}.yaml"),
+                "greeter",
+                s,
+                ("--name", "greeter"),
+            )
+            for s in ("1.0", "2.0")
+        ]
+        for module, name, stream, extra in cases:
+            output = os.path.join(self.root, f"{name}-{stream}")
+            proc = self.build(module, output, *extra)
+            self.assertEqual(proc.returncode, 0, f"{module}:\n{proc.stdout}{proc.stderr}")
+            repo = proc.stdout.splitlines()[-1]
+            self.assertTrue(repo.startswith(os.path.join(output, "stage", name, stream)), repo)
+            self.assertTrue(rpms_under(repo), f"{module}: no RPMs in {repo}")
+        # The two streams built their own branch of the one package.
+        for stream in ("1.0", "2.0"):
+            found = rpms_under(os.path.join(self.root, f"greeter-{stream}", "stage"))
+            self.assertTrue(any(f.startswith(f"greeter-{stream}-") for f in found), found)
 
 
 class BuildLocalInput(unittest.TestCase):
