@@ -14,7 +14,7 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2
 
-.PHONY: setup system-packages venv test lint format demo lock clean
+.PHONY: setup system-packages venv test lint format demo demo-stop lock clean
 
 setup: system-packages $(STAMP)
 
@@ -54,16 +54,15 @@ format: setup
 	$(VENV)/bin/ruff check --fix buildbot_modules tests bench tools
 	$(VENV)/bin/ruff format buildbot_modules tests bench tools
 
-# Issue #5 turns this into the full demo (master, workers, publish). For now it shows
-# what the module core makes of the example modules.
+# The whole system on this machine, in .demo/: a local dist-git made from contrib/, a master
+# on http://localhost:8010/ and two workers; builds and publishes every example module, then
+# prints the waterfall, the stage repository and a dnf command. Safe to run again.
 demo: setup
-	@modules=$$(find contrib/modules -name '*.yaml' | sort); \
-	echo "== bbmod lint (every example module)"; \
-	$(VENV)/bin/bbmod lint $$modules && echo "all valid" || exit 1; \
-	for f in $$modules; do \
-	  echo; echo "== bbmod plan $$f --sources contrib/rpms"; \
-	  $(VENV)/bin/bbmod plan "$$f" --sources contrib/rpms || exit 1; \
-	done
+	@$(VPY) -m buildbot_modules.demo --folder .demo
+
+demo-stop:
+	@test -x $(VPY) || { echo "nothing to stop (no $(VENV))"; exit 0; }; \
+	  $(VPY) -m buildbot_modules.demo stop --folder .demo
 
 # Re-resolves the newest versions the ranges allow; review the diff, then run make test.
 lock:
