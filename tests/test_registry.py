@@ -46,7 +46,15 @@ from .helpers import ROOT
 from .postgresql import start_postgresql
 
 POSTGRESQL_URL_VARIABLE = "BBMOD_TEST_POSTGRESQL_URL"
-TABLES = {"module_builds", "component_builds", "module_artifacts", VERSION_TABLE}
+TABLES = {
+    "module_builds",
+    "component_builds",
+    "module_artifacts",
+    "results",
+    "waivers",
+    "stream_eol",
+    VERSION_TABLE,
+}
 T0 = datetime(2025, 11, 25, 20, 20, 37, tzinfo=UTC)
 MBS_VERSION = 3920261125202037  # f39 prefix + %Y%m%d%H%M%S: more than 2**53
 
@@ -126,7 +134,7 @@ class Migrations(unittest.TestCase):
         self.assertEqual(table_names(registry), TABLES)
         with registry._engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            self.assertEqual(context.get_current_revision(), "0001")
+            self.assertEqual(context.get_current_revision(), "0002")
             self.assertEqual(conn.exec_driver_sql("PRAGMA journal_mode").scalar(), "wal")
         # Buildbot's own alembic_version table is left alone: both can share a database.
         self.assertNotIn("alembic_version", table_names(registry))

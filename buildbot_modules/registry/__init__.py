@@ -7,6 +7,14 @@ interface over *ready* builds (:meth:`Registry.catalogue`), so a module that bui
 another resolves against what was published. Component states live here too, so that a
 module build can be resumed after a master restart.
 
+Quality records live here too (revision 0002): test results in ResultsDB's shape
+(:meth:`Registry.add_result`, :meth:`Registry.results`), waivers in WaiverDB's
+(:meth:`Registry.add_waiver`, :meth:`Registry.waivers`), the last gating decision per
+decision context (:meth:`Registry.record_decision`), promotion
+(:meth:`Registry.set_promoted`) and streams' end of life (:meth:`Registry.set_eol`,
+:meth:`Registry.eol`). The policy that reads them is :mod:`buildbot_modules.gating`; the
+ResultsDB API view is :mod:`buildbot_modules.resultsdb`.
+
 Pure Python (no Twisted, no Buildbot) and thread-safe: the Buildbot layer calls it through
 ``deferToThread``.
 """
@@ -15,24 +23,33 @@ from __future__ import annotations
 
 from .model import (
     COMPONENT_STATES,
+    DEFAULT_RESULT_TYPE,
     MAX_VERSION,
     MODULE_STATES,
     MODULE_TRANSITIONS,
+    PROMOTABLE_STATES,
+    RESULT_OUTCOMES,
     ComponentRecord,
     DuplicateBuild,
     InvalidState,
     ModuleBuildRecord,
     NotFound,
     RegistryError,
+    ResultRecord,
+    StreamEOL,
+    WaiverRecord,
 )
 from .store import DEFAULT_DB_FILE, Registry, RegistryCatalogue, default_db_url, migrations_config
 
 __all__ = [
     "COMPONENT_STATES",
     "DEFAULT_DB_FILE",
+    "DEFAULT_RESULT_TYPE",
     "MAX_VERSION",
     "MODULE_STATES",
     "MODULE_TRANSITIONS",
+    "PROMOTABLE_STATES",
+    "RESULT_OUTCOMES",
     "ComponentRecord",
     "DuplicateBuild",
     "InvalidState",
@@ -41,6 +58,9 @@ __all__ = [
     "Registry",
     "RegistryCatalogue",
     "RegistryError",
+    "ResultRecord",
+    "StreamEOL",
+    "WaiverRecord",
     "default_db_url",
     "migrations_config",
 ]

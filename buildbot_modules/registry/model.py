@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from types import MappingProxyType
+from typing import Any
 
 from ..core.problems import ModuleError
 
 __all__ = [
     "COMPONENT_STATES",
+    "DEFAULT_RESULT_TYPE",
     "FINISHED_COMPONENT_STATES",
     "MAX_VERSION",
     "MODULE_STATES",
     "MODULE_TRANSITIONS",
+    "PROMOTABLE_STATES",
+    "RESULT_OUTCOMES",
     "ComponentRecord",
     "DuplicateBuild",
     "InvalidState",
     "ModuleBuildRecord",
     "NotFound",
     "RegistryError",
+    "ResultRecord",
+    "StreamEOL",
+    "WaiverRecord",
 ]
 
 MODULE_STATES: dict[str, int] = {
@@ -80,6 +87,17 @@ prefix: 16 digits for Fedora, 19 starting with 8 or 9 for EL 8/9) is below this.
 """
 
 
+RESULT_OUTCOMES: tuple[str, ...] = ("PASSED", "INFO", "FAILED", "NEEDS_INSPECTION")
+"""Outcomes of a test result: ResultsDB's preset outcomes (the same as
+``buildbot_modules.checks.base.OUTCOMES``). ``PASSED`` and ``INFO`` satisfy a gating rule."""
+
+DEFAULT_RESULT_TYPE = "redhat-module"
+"""ResultsDB's item type (Greenwave's subject type) for a module build: the item is its NSVC."""
+
+PROMOTABLE_STATES: frozenset[str] = frozenset({"done", "ready"})
+"""States in which :meth:`Registry.set_promoted` records a promotion."""
+
+
 class RegistryError(ModuleError):
     """A registry operation that cannot be done as asked.
 
@@ -116,6 +134,11 @@ class ModuleBuildRecord:
     ``version`` is the modulemd version; ``state`` a name of :data:`MODULE_STATES`;
     ``modulemd`` the final stream v2 YAML once composed; ``published_path`` where the
     compose was published. Times are timezone-aware (UTC).
+
+    ``decisions`` maps a gating decision context to the last decision recorded for it
+    (:meth:`Registry.record_decision`, Greenwave's decision JSON); ``promoted_at``,
+    ``promoted_by`` and ``production_path`` say when, by whom and where the build was
+    promoted (:meth:`Registry.set_promoted`), ``None`` until it is.
     """
 
     id: int
@@ -136,6 +159,10 @@ class ModuleBuildRecord:
     started_at: datetime | None
     finished_at: datetime | None
     scratch: bool
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
+    promoted_at: datetime | None = None
+    promoted_by: str | None = None
+    production_path: str | None = None
 
     @property
     def nsvc(self) -> str:
@@ -177,3 +204,60 @@ class ComponentRecord:
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One test result about a module build, in ResultsDB's terms.
+
+    ``item`` is the build's NSVC and ``type`` its item type (``redhat-module``);
+    ``outcome`` one of :data:`RESULT_OUTCOMES`; ``note`` one line saying what was found;
+    ``ref_url`` where the full story is (e.g. the Buildbot step's log), if anywhere;
+    ``data`` any extra keys (``arch``, ``scenario``, a ``details`` list of per-item
+    verdicts, …). ``submitted_at`` is timezone-aware (UTC).
+    """
+
+    id: int
+    module_build_id: int
+    testcase: str
+    outcome: str
+    note: str
+    ref_url: str | None
+    item: str
+    type: str
+    data: dict[str, Any] = field(hash=False)
+    submitted_at: datetime
+
+    @property
+    def scenario(self) -> str | None:
+        """``data["scenario"]`` when it is a string, else ``None``."""
+        value = self.data.get("scenario")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class WaiverRecord:
+    """One waiver (WaiverDB's meaning): ``waived`` true waives failing or missing results
+    of ``testcase`` for ``item`` (an NSVC); a later one with ``waived`` false revokes it.
+
+    Only the newest waiver per ``(item, testcase)`` counts. ``timestamp`` is aware (UTC).
+    """
+
+    id: int
+    item: str
+    testcase: str
+    waived: bool
+    comment: str
+    username: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class StreamEOL:
+    """The end of life of a module stream, who set it and when (``eol`` ``None``: cleared)."""
+
+    name: str
+    stream: str
+    eol: date | None
+    set_by: str
+    set_at: datetime

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from .model import COMPONENT_STATES, MODULE_STATES
+from .model import COMPONENT_STATES, MODULE_STATES, RESULT_OUTCOMES
 
 __all__ = [
     "FAILED_CODE",
@@ -31,6 +31,9 @@ __all__ = [
     "components",
     "metadata",
     "module_builds",
+    "results",
+    "stream_eol",
+    "waivers",
 ]
 
 VERSION_TABLE = "registry_alembic_version"
@@ -82,6 +85,7 @@ _module_states_check = f"state >= {min(MODULE_STATES.values())} AND state <= " +
     max(MODULE_STATES.values())
 )
 _component_states_check = "state IN (" + ", ".join(f"'{s}'" for s in COMPONENT_STATES) + ")"
+_outcomes_check = "outcome IN (" + ", ".join(f"'{o}'" for o in RESULT_OUTCOMES) + ")"
 
 module_builds = sa.Table(
     "module_builds",
@@ -104,6 +108,11 @@ module_builds = sa.Table(
     sa.Column("submitted_at", UTCDateTime, nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=True),
     sa.Column("finished_at", UTCDateTime, nullable=True),
+    # Revision 0002: gating decisions (decision context → Greenwave decision) and promotion.
+    sa.Column("decisions", sa.JSON, nullable=True),
+    sa.Column("promoted_at", UTCDateTime, nullable=True),
+    sa.Column("promoted_by", sa.Text, nullable=True),
+    sa.Column("production_path", sa.Text, nullable=True),
     sa.CheckConstraint(_module_states_check, name="state"),
     sa.Index("ix_module_builds_name_stream_version", "name", "stream", "version"),
     sa.Index("ix_module_builds_state", "state"),
@@ -160,4 +169,54 @@ artifacts = sa.Table(
     ),
     sa.Column("nevra", sa.Text, nullable=False),
     sa.UniqueConstraint("component_build_id", "nevra"),
+)
+
+# Revision 0002: test results (ResultsDB's shape), waivers (WaiverDB's) and streams' end of life.
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "module_build_id",
+        sa.Integer,
+        sa.ForeignKey("module_builds.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("testcase", sa.Text, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("ref_url", sa.Text, nullable=True),
+    sa.Column("item", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("submitted_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_outcomes_check, name="outcome"),
+    sa.Index("ix_results_item_testcase", "item", "testcase"),
+    sa.Index("ix_results_module_build_id", "module_build_id"),
+    sa.Index("ix_results_submitted_at", "submitted_at"),
+)
+
+waivers = sa.Table(
+    "waivers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("item", sa.Text, nullable=False),
+    sa.Column("testcase", sa.Text, nullable=False),
+    sa.Column("waived", sa.Boolean(create_constraint=False), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("username", sa.Text, nullable=False),
+    sa.Column("timestamp", UTCDateTime, nullable=False),
+    sa.Index("ix_waivers_item_testcase", "item", "testcase"),
+)
+
+stream_eol = sa.Table(
+    "stream_eol",
+    metadata,
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("stream", sa.Text, nullable=False),
+    sa.Column("eol", sa.Date, nullable=True),
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("name", "stream"),
 )

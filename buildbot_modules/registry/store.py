@@ -11,11 +11,13 @@ readers do not wait for writers.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,10 +28,13 @@ from sqlalchemy.engine import Connection, Engine, Row
 from ..core.catalogue import CatalogueEntry
 from .model import (
     COMPONENT_STATES,
+    DEFAULT_RESULT_TYPE,
     FINISHED_COMPONENT_STATES,
     MAX_VERSION,
     MODULE_STATES,
     MODULE_TRANSITIONS,
+    PROMOTABLE_STATES,
+    RESULT_OUTCOMES,
     STATE_NAMES,
     ComponentRecord,
     DuplicateBuild,
@@ -37,10 +42,16 @@ from .model import (
     ModuleBuildRecord,
     NotFound,
     RegistryError,
+    ResultRecord,
+    StreamEOL,
+    WaiverRecord,
 )
 from .schema import artifacts as t_artifacts
 from .schema import components as t_components
 from .schema import module_builds as t_builds
+from .schema import results as t_results
+from .schema import stream_eol as t_eol
+from .schema import waivers as t_waivers
 
 __all__ = [
     "DEFAULT_DB_FILE",
@@ -66,6 +77,9 @@ _WRITE = "bbmod_registry_write"  # execution option: this transaction writes
 _COMPONENT_KEYS = ("name", "package", "ref", "commit")
 _COMPONENT_OPTIONAL = ("after", "level")
 _STATE_HINT = "states are " + ", ".join(MODULE_STATES)
+_OUTCOME_HINT = "outcomes are " + ", ".join(RESULT_OUTCOMES) + " (ResultsDB's)"
+_RESERVED_DATA_KEYS = frozenset({"item", "type"})
+_NSVC = re.compile(r"^[^:\s]+:[^:\s]+:[0-9]+:[^:\s]+$")
 
 
 def default_db_url(basedir: str) -> str:
@@ -534,6 +548,331 @@ class Registry:
         with self._read() as conn:
             return [(row.name, row.stream) for row in conn.execute(query)]
 
+    # ----------------------------------------------------------------- test results
+
+    def add_result(
+        self,
+        module_build_id: int,
+        testcase: str,
+        outcome: str,
+        note: str = "",
+        ref_url: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> ResultRecord:
+        """Record one test result about a module build; return it as stored.
+
+        ``testcase`` is the ResultsDB test case name (``modules.rpmlint``); ``outcome``
+        one of :data:`~.model.RESULT_OUTCOMES` (``PASSED``, ``INFO``, ``FAILED``,
+        ``NEEDS_INSPECTION``; lower case is accepted, as ResultsDB does); ``note`` one
+        line; ``ref_url`` a link to the full story (e.g. the step's log). ``data`` holds
+        extra JSON keys (``arch``, ``scenario``, ``details``: a list of per-item dicts,
+        …); its keys may not contain ``:`` (ResultsDB refuses them) and may not be
+        ``item`` or ``type``, which the registry sets: the item is the build's NSVC, the
+        type ``redhat-module``. The time is the registry clock's.
+
+        Raises :class:`RegistryError` for an unknown outcome, an empty test case name or
+        data that is not JSON, :class:`NotFound` for an unknown build.
+        """
+        if not isinstance(testcase, str) or not testcase.strip():
+            raise RegistryError(
+                f"module build {module_build_id}: result without a test case name",
+                hint="name the test case, e.g. modules.rpmlint",
+            )
+        code = outcome.strip().upper() if isinstance(outcome, str) else outcome
+        if code not in RESULT_OUTCOMES:
+            raise RegistryError(
+                f"module build {module_build_id}: result of {testcase} has unknown outcome "
+                f"{outcome!r}",
+                hint=_OUTCOME_HINT,
+            )
+        extra = _json_object(data or {}, f"module build {module_build_id}: result data")
+        bad = sorted(k for k in extra if ":" in k or k in _RESERVED_DATA_KEYS)
+        if bad:
+            raise RegistryError(
+                f"module build {module_build_id}: result data key(s) {', '.join(bad)} not allowed",
+                hint="keys may not contain ':'; item and type are set by the registry",
+            )
+        now = self._clock()
+        with self._write() as conn:
+            row = _build_row(conn, module_build_id)
+            values: dict[str, Any] = {
+                "module_build_id": module_build_id,
+                "testcase": testcase.strip(),
+                "outcome": code,
+                "note": note or "",
+                "ref_url": ref_url or None,
+                "item": f"{row.name}:{row.stream}:{row.version}:{row.context}",
+                "type": DEFAULT_RESULT_TYPE,
+                "data": extra,
+                "submitted_at": now,
+            }
+            key = conn.execute(t_results.insert().values(**values)).inserted_primary_key
+            assert key is not None
+            stored = conn.execute(sa.select(t_results).where(t_results.c.id == key[0])).one()
+        return _result_record(stored)
+
+    def result(self, result_id: int) -> ResultRecord:
+        """One test result by id; :class:`NotFound` when there is none."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(t_results).where(t_results.c.id == result_id)).first()
+        if row is None:
+            raise NotFound(f"no test result with id {result_id}")
+        return _result_record(row)
+
+    def results(
+        self,
+        *,
+        module_build_id: int | None = None,
+        item: str | Iterable[str] | None = None,
+        testcases: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outcomes: Iterable[str] | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        latest_only: bool = False,
+    ) -> list[ResultRecord]:
+        """Test results matching every filter given, newest first (time, then id).
+
+        ``item`` is one NSVC or several; ``testcases`` names test cases; ``since`` and
+        ``until`` bound the submission time (inclusive, aware datetimes); ``outcomes``
+        keeps those outcomes; ``type`` the item type. ``latest_only`` keeps only the
+        newest result per ``(item, testcase)`` among those the other filters keep —
+        except ``outcomes``, which applies afterwards, so that ``outcomes=["FAILED"],
+        latest_only=True`` means "whose latest result failed". ``offset`` and ``limit``
+        page through the answer (``limit=None``: all).
+        """
+        conds: list[sa.ColumnElement[bool]] = []
+        if module_build_id is not None:
+            conds.append(t_results.c.module_build_id == module_build_id)
+        if item is not None:
+            items = [item] if isinstance(item, str) else list(item)
+            conds.append(t_results.c.item.in_(items))
+        if testcases is not None:
+            conds.append(t_results.c.testcase.in_(list(testcases)))
+        if since is not None:
+            conds.append(t_results.c.submitted_at >= since)
+        if until is not None:
+            conds.append(t_results.c.submitted_at <= until)
+        if type is not None:
+            conds.append(t_results.c.type == type)
+        newest = (t_results.c.submitted_at.desc(), t_results.c.id.desc())
+        if latest_only:
+            rank = (
+                sa.func.row_number()
+                .over(partition_by=(t_results.c.item, t_results.c.testcase), order_by=newest)
+                .label("rank")
+            )
+            ranked = sa.select(t_results.c.id, rank).where(*conds).subquery()
+            query = (
+                sa.select(t_results)
+                .join(ranked, ranked.c.id == t_results.c.id)
+                .where(ranked.c.rank == 1)
+            )
+        else:
+            query = sa.select(t_results).where(*conds)
+        if outcomes is not None:
+            query = query.where(t_results.c.outcome.in_([o.upper() for o in outcomes]))
+        query = query.order_by(*newest)
+        if offset:
+            query = query.offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [_result_record(row) for row in conn.execute(query)]
+
+    # ----------------------------------------------------------------- waivers
+
+    def add_waiver(
+        self,
+        item: str,
+        testcase: str,
+        comment: str,
+        username: str,
+        waived: bool = True,
+    ) -> WaiverRecord:
+        """Record a waiver for ``testcase`` of ``item`` (an NSVC) and return it.
+
+        ``waived=True`` waives the test case's failing (or missing) result for that item;
+        a later waiver with ``waived=False`` revokes it: only the newest waiver per
+        ``(item, testcase)`` counts. ``comment`` (why) and ``username`` (who) are
+        required. Raises :class:`RegistryError` when one is empty or ``item`` is not an
+        NSVC.
+        """
+        for what, value in (("item", item), ("testcase", testcase), ("username", username)):
+            if not isinstance(value, str) or not value.strip():
+                raise RegistryError(f"waiver without {what}", hint=f"give the {what}")
+        if not _NSVC.match(item):
+            raise RegistryError(
+                f"waiver for {item!r}: the item is not a module build's NSVC",
+                hint="give name:stream:version:context, e.g. nodejs:20:3920250101000000:6c81f848",
+            )
+        if not isinstance(comment, str) or not comment.strip():
+            raise RegistryError(
+                f"waiver of {testcase} for {item}: the comment is empty",
+                hint="say why the result is waived (or why the waiver is revoked)",
+            )
+        if not isinstance(waived, bool):
+            raise RegistryError(f"waiver of {testcase} for {item}: waived must be true or false")
+        values: dict[str, Any] = {
+            "item": item,
+            "testcase": testcase.strip(),
+            "waived": waived,
+            "comment": comment.strip(),
+            "username": username.strip(),
+            "timestamp": self._clock(),
+        }
+        with self._write() as conn:
+            key = conn.execute(t_waivers.insert().values(**values)).inserted_primary_key
+            assert key is not None
+            row = conn.execute(sa.select(t_waivers).where(t_waivers.c.id == key[0])).one()
+        return _waiver_record(row)
+
+    def waivers(
+        self,
+        item: str | None = None,
+        testcase: str | None = None,
+        *,
+        effective_only: bool = False,
+    ) -> list[WaiverRecord]:
+        """Waivers for ``item`` and/or ``testcase`` (all when ``None``), newest first.
+
+        The effective waiver of an ``(item, testcase)`` is the newest one; it waives when
+        its ``waived`` is true. ``effective_only`` returns only those (revoking ones
+        included, so a caller sees that a waiver was revoked).
+        """
+        conds: list[sa.ColumnElement[bool]] = []
+        if item is not None:
+            conds.append(t_waivers.c.item == item)
+        if testcase is not None:
+            conds.append(t_waivers.c.testcase == testcase)
+        newest = (t_waivers.c.timestamp.desc(), t_waivers.c.id.desc())
+        if effective_only:
+            rank = (
+                sa.func.row_number()
+                .over(partition_by=(t_waivers.c.item, t_waivers.c.testcase), order_by=newest)
+                .label("rank")
+            )
+            ranked = sa.select(t_waivers.c.id, rank).where(*conds).subquery()
+            query = (
+                sa.select(t_waivers)
+                .join(ranked, ranked.c.id == t_waivers.c.id)
+                .where(ranked.c.rank == 1)
+            )
+        else:
+            query = sa.select(t_waivers).where(*conds)
+        with self._read() as conn:
+            return [_waiver_record(row) for row in conn.execute(query.order_by(*newest))]
+
+    # ----------------------------------------------------------------- gating, promotion
+
+    def record_decision(
+        self, build_id: int, decision_context: str, decision: Mapping[str, Any]
+    ) -> None:
+        """Keep ``decision`` (Greenwave's decision JSON, see :func:`buildbot_modules.
+        gating.decide`) as the build's last decision for ``decision_context``.
+
+        A later decision for the same context replaces it; other contexts are kept.
+        Read them back from :attr:`ModuleBuildRecord.decisions`.
+        """
+        if not isinstance(decision_context, str) or not decision_context.strip():
+            raise RegistryError(f"module build {build_id}: decision without a decision context")
+        value = _json_object(decision, f"module build {build_id}: decision")
+        with self._write() as conn:
+            row = _build_row(conn, build_id, lock=True)
+            decisions = dict(row.decisions or {})
+            decisions[decision_context] = value
+            conn.execute(
+                t_builds.update().where(t_builds.c.id == build_id).values(decisions=decisions)
+            )
+
+    def set_promoted(self, build_id: int, production_path: str, username: str) -> None:
+        """Record that the build was promoted to ``production_path`` by ``username``, now.
+
+        Only a build in state ``done`` or ``ready`` can be promoted (:class:`InvalidState`
+        otherwise); promoting again (e.g. to a new path) replaces the record. The state
+        itself is not changed: that stays :meth:`set_module_state`'s job.
+        """
+        for what, value in (("production path", production_path), ("username", username)):
+            if not isinstance(value, str) or not value.strip():
+                raise RegistryError(f"module build {build_id}: promotion without {what}")
+        with self._write() as conn:
+            row = _build_row(conn, build_id, lock=True)
+            state = STATE_NAMES[row.state]
+            if state not in PROMOTABLE_STATES:
+                nsvc = f"{row.name}:{row.stream}:{row.version}:{row.context}"
+                raise InvalidState(
+                    f"module build {build_id} ({nsvc}) is {state}: it cannot be promoted",
+                    hint="only done or ready builds are promoted",
+                )
+            conn.execute(
+                t_builds.update()
+                .where(t_builds.c.id == build_id)
+                .values(
+                    promoted_at=self._clock(),
+                    promoted_by=username.strip(),
+                    production_path=production_path,
+                )
+            )
+
+    # ----------------------------------------------------------------- end of life
+
+    def set_eol(self, name: str, stream: str, eol: date | None, username: str) -> None:
+        """Set (or, with ``None``, clear) the end of life of module stream ``name:stream``.
+
+        Who (``username``) and when are kept with it. The stream need not have a build yet.
+        """
+        for what, value in (("name", name), ("stream", stream), ("username", username)):
+            if not isinstance(value, str) or not value.strip():
+                raise RegistryError(f"end of life of {name}:{stream}: empty {what}")
+        if eol is not None and (isinstance(eol, datetime) or not isinstance(eol, date)):
+            raise RegistryError(
+                f"end of life of {name}:{stream}: {eol!r} is not a date",
+                hint="give a datetime.date (or None to clear it)",
+            )
+        values: dict[str, Any] = {"eol": eol, "set_by": username.strip(), "set_at": self._clock()}
+        where = sa.and_(t_eol.c.name == name, t_eol.c.stream == stream)
+        for attempt in (1, 2):
+            try:
+                with self._write() as conn:
+                    known = conn.execute(
+                        sa.select(t_eol.c.name).where(where).with_for_update()
+                    ).first()
+                    if known is None:
+                        conn.execute(t_eol.insert().values(name=name, stream=stream, **values))
+                    else:
+                        conn.execute(t_eol.update().where(where).values(**values))
+                return
+            except sa.exc.IntegrityError:  # PostgreSQL: a concurrent first setter won
+                if attempt == 2:
+                    raise
+
+    def eol(self, name: str, stream: str) -> date | None:
+        """The end of life of ``name:stream``, or ``None`` when none is set."""
+        query = sa.select(t_eol.c.eol).where(t_eol.c.name == name, t_eol.c.stream == stream)
+        with self._read() as conn:
+            value = conn.scalar(query)
+        return value if isinstance(value, date) else None
+
+    def stream_eols(self, name: str | None = None) -> list[StreamEOL]:
+        """Every end-of-life record (of ``name``'s streams when given), by name and stream;
+        cleared ones have ``eol`` ``None``."""
+        query = sa.select(t_eol).order_by(t_eol.c.name, t_eol.c.stream)
+        if name is not None:
+            query = query.where(t_eol.c.name == name)
+        with self._read() as conn:
+            return [
+                StreamEOL(
+                    name=row.name,
+                    stream=row.stream,
+                    eol=row.eol,
+                    set_by=row.set_by,
+                    set_at=row.set_at,
+                )
+                for row in conn.execute(query)
+            ]
+
     # ----------------------------------------------------------------- catalogue
 
     def catalogue(self) -> RegistryCatalogue:
@@ -717,7 +1056,53 @@ def _build_record(row: Row[Any]) -> ModuleBuildRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         scratch=bool(row.scratch),
+        decisions=dict(row.decisions or {}),
+        promoted_at=row.promoted_at,
+        promoted_by=row.promoted_by,
+        production_path=row.production_path,
     )
+
+
+def _result_record(row: Row[Any]) -> ResultRecord:
+    return ResultRecord(
+        id=row.id,
+        module_build_id=row.module_build_id,
+        testcase=row.testcase,
+        outcome=row.outcome,
+        note=row.note,
+        ref_url=row.ref_url,
+        item=row.item,
+        type=row.type,
+        data=dict(row.data or {}),
+        submitted_at=row.submitted_at,
+    )
+
+
+def _waiver_record(row: Row[Any]) -> WaiverRecord:
+    return WaiverRecord(
+        id=row.id,
+        item=row.item,
+        testcase=row.testcase,
+        waived=bool(row.waived),
+        comment=row.comment,
+        username=row.username,
+        timestamp=row.timestamp,
+    )
+
+
+def _json_object(value: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """``value`` as a plain JSON object (a copy), or a clear :class:`RegistryError`."""
+    if not isinstance(value, Mapping):
+        raise RegistryError(f"{what} must be a mapping, not {type(value).__name__}")
+    try:
+        plain = json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise RegistryError(
+            f"{what} is not JSON: {e}",
+            hint="use strings, numbers, booleans, None, lists and dicts with string keys",
+        ) from None
+    assert isinstance(plain, dict)
+    return plain
 
 
 def _component_record(row: Row[Any]) -> ComponentRecord:
