@@ -36,23 +36,28 @@ system-packages:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# The example QE check plug-in (contrib/checks/) is installed beside the project, as a
+# QE team's own package would be; its tests run with the project's.
+PLUGINS := contrib/checks/bbmod-check-license
+
+$(STAMP): pyproject.toml constraints.txt $(PLUGINS)/pyproject.toml
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps -e $(PLUGINS)
 	@touch $@
 
 test: setup
-	@set -o pipefail; $(VPY) -m twisted.trial tests 2>&1 | tee .trial.log; \
+	@set -o pipefail; PYTHONPATH=$(PLUGINS) $(VPY) -m twisted.trial tests bbmod_check_license 2>&1 | tee .trial.log; \
 	  $(VPY) tools/trial_summary.py .trial.log
 
 lint: setup
-	$(VENV)/bin/ruff check buildbot_modules tests bench tools
-	$(VENV)/bin/ruff format --check buildbot_modules tests bench tools
+	$(VENV)/bin/ruff check buildbot_modules tests bench tools contrib/checks
+	$(VENV)/bin/ruff format --check buildbot_modules tests bench tools contrib/checks
 	$(VENV)/bin/mypy
 
 format: setup
-	$(VENV)/bin/ruff check --fix buildbot_modules tests bench tools
-	$(VENV)/bin/ruff format buildbot_modules tests bench tools
+	$(VENV)/bin/ruff check --fix buildbot_modules tests bench tools contrib/checks
+	$(VENV)/bin/ruff format buildbot_modules tests bench tools contrib/checks
 
 # The whole system on this machine, in .demo/: a local dist-git made from contrib/, a master
 # on http://localhost:8010/ and two workers; builds and publishes every example module, then

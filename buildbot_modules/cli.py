@@ -237,6 +237,7 @@ def cmd_build_local(args: argparse.Namespace) -> int:
             catalogues=args.catalogue or [],
             workers=args.workers,
             backend=args.backend,
+            strict=args.strict,
         )
     )
 
@@ -327,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="buildroot",
         help="buildroot: each component in a private root (root needed; default);"
         " rpmbuild: plain rpmbuild, BuildRequires not installed",
+    )
+    local.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a check (docs/quality.md) fails or needs inspection",
     )
     local.set_defaults(func=cmd_build_local)
 

@@ -64,6 +64,7 @@ class Options:
     workers: int = 2
     backend: str = "buildroot"
     timeout: float = 6 * 3600
+    strict: bool = False  # failed checks make the exit code non-zero
 
 
 @dataclass
@@ -86,6 +87,8 @@ class Outcome:
     ok: bool
     repositories: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # one line per check and build
+    checks_failed: int = 0
 
 
 # ----------------------------------------------------------------------------- checks
@@ -532,6 +535,15 @@ class LocalSite:
                 outcome.failures.append(
                     f"not built because a dependency failed: {', '.join(not_built)}"
                 )
+            for result in sorted(
+                await in_thread(registry.results, item=build.nsvc, latest_only=True),
+                key=lambda r: r.testcase,
+            ):
+                outcome.checks.append(
+                    f"{build.nsvc}  {result.testcase}: {result.outcome} — {result.note}"
+                )
+                if result.outcome in ("FAILED", "NEEDS_INSPECTION"):
+                    outcome.checks_failed += 1
             if build.state == "ready" and build.published_path:
                 outcome.repositories.append(build.published_path)
             else:
@@ -540,12 +552,18 @@ class LocalSite:
                     outcome.failures.append(
                         f"{build.nsvc}: {build.state}: {build.state_reason or 'see the log'}"
                     )
+        failed_steps = await self.module_build_log(bsid)
         if not builds:  # it stopped before the registry knew of it (load or resolve)
-            outcome.failures.extend(await self.module_build_failure(bsid))
+            outcome.failures.extend(failed_steps)
         return outcome
 
-    async def module_build_failure(self, bsid: int) -> list[str]:
-        requests = await self.master.data.get(("buildsets", bsid, "buildrequests")) or []
+    async def module_build_log(self, bsid: int) -> list[str]:
+        """Write the module build's log (checks included); its failed steps, if any."""
+        from buildbot.data import resultspec
+
+        requests = await self.master.data.get(
+            ("buildrequests",), filters=[resultspec.Filter("buildsetid", "eq", [bsid])]
+        )
         lines = []
         for request in requests:
             for build in (
@@ -675,6 +693,10 @@ def build_local(opts: Options, out: IO[str] = sys.stdout, err: IO[str] = sys.std
             result["outcome"] = await site.build()
         except ModuleError as e:
             problem.append(str(e))
+        except Exception as e:  # a bug: say what and where the story is
+            log_path = os.path.join(prep.work, "master.log")
+            problem.append(f"error: build-local stopped: {type(e).__name__}: {e} (see {log_path})")
+            raise
         finally:
             await site.stop_master()
 
@@ -688,6 +710,15 @@ def build_local(opts: Options, out: IO[str] = sys.stdout, err: IO[str] = sys.std
         for line in outcome.failures:
             err.write(f"error: {line}\n")
         err.write(f"work area (dist-git, master log): {prep.work}\n")
+        return 1
+    if outcome.checks:
+        out.write("checks (docs/quality.md):\n")
+        out.writelines(f"  {line}\n" for line in outcome.checks)
+    if outcome.checks_failed and opts.strict:
+        err.write(
+            f"error: {outcome.checks_failed} check(s) failed or need inspection (--strict);"
+            f" logs: {os.path.join(prep.output, 'logs')}\n"
+        )
         return 1
     repos_d = write_repos_d(prep)
     out.write(f"logs: {os.path.join(prep.output, 'logs')}\n")

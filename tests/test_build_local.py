@@ -43,7 +43,9 @@ class BuildLocal(unittest.TestCase):
         self.root = tempdir(self)
 
     def build(self, module: str, output: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        return bbmod("build-local", module, "--sources", RPMS, "--output", output, *extra)
+        # contrib's modules are stream main; the default would be this checkout's branch.
+        stream = () if "--stream" in extra else ("--stream", "main")
+        return bbmod("build-local", module, "--sources", RPMS, "--output", output, *stream, *extra)
 
     def dnf_install(self, output: str, target: str) -> str:
         installroot = tempdir(self)
@@ -110,6 +112,11 @@ class BuildLocal(unittest.TestCase):
         # Progress names every component as it is built.
         for name in ("auto-core", "auto-mid", "auto-app"):
             self.assertIn(f"{name}: built {name}-1.0-1.module+f39", proc.stdout)
+        # The checks ran after publish and are reported, without changing the exit code.
+        self.assertIn("checks (docs/quality.md):", proc.stdout)
+        self.assertRegex(proc.stdout, r"autoorder:main:\d+:auto01  modules.repoclosure: PASSED")
+        self.assertIn("modules.rpmlint: FAILED", proc.stdout)  # auto-app has no %doc
+        self.assertTrue(os.path.isfile(os.path.join(output, "logs", "autoorder-module-build.log")))
         registry = registry_of(output)
         build = registry.module_builds(name="autoorder")[0]
         components = {c.name: c for c in registry.components(build.id)}
@@ -120,6 +127,13 @@ class BuildLocal(unittest.TestCase):
                 self.assertGreaterEqual(c.started_at, components[dep].finished_at, c.name)
         root = self.dnf_install(output, "autoorder:main/default")
         self.assertTrue(os.path.isdir(os.path.join(root, "usr/share/auto-app")))
+
+    def test_strict_makes_failed_checks_fail_the_command(self) -> None:
+        output = os.path.join(self.root, "out")
+        proc = self.build(os.path.join(MODULES, "hello", "hello.yaml"), output, "--strict")
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("check(s) failed or need inspection (--strict)", proc.stderr)
+        self.assertIn("modules.rpmlint: FAILED", proc.stdout)
 
     def test_wrong_explicit_order_fails_by_name_and_builds_nothing_downstream(self) -> None:
         with open(os.path.join(MODULES, "autoorder", "autoorder.yaml"), encoding="utf-8") as f:
@@ -157,7 +171,7 @@ class BuildLocal(unittest.TestCase):
                 os.path.join(MODULES, "greeter", "streams", f"{s}.yaml"),
                 "greeter",
                 s,
-                ("--name", "greeter"),
+                ("--name", "greeter", "--stream", s),
             )
             for s in ("1.0", "2.0")
         ]

@@ -88,10 +88,13 @@ class LintOnWorker(RunMasterBase):
         response = yield treq.get(f"http://127.0.0.1:{self.www_port}/config", pool=pool)
         self.assertEqual(response.code, 200)
         config = json.loads((yield response.text()))
-        self.assertEqual(set(config["plugins"]), {"waterfall_view", "console_view", "grid_view"})
+        self.assertEqual(
+            set(config["plugins"]),
+            {"waterfall_view", "console_view", "grid_view", "wsgi_dashboards"},
+        )
         builders = yield treq.get(f"http://127.0.0.1:{self.www_port}/api/v2/builders", pool=pool)
         names = [b["name"] for b in json.loads((yield builders.text()))["builders"]]
-        self.assertEqual(sorted(names), ["components", "module-lint", "modules"])
+        self.assertEqual(sorted(names), ["components", "module-actions", "module-lint", "modules"])
 
     @defer.inlineCallbacks
     def test_invalid_module(self) -> None:

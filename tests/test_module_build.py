@@ -31,16 +31,16 @@ def start_site(case: RunMasterBase, **overrides: Any) -> defer.Deferred:
         if shutil.which(tool) is None:
             raise unittest.SkipTest(f"needs {tool} (run make setup)")
     root = tempdir(case)
-    settings = Settings(
-        db_url="sqlite://",
-        registry_url=f"sqlite:///{root}/registry.sqlite",
-        www_port=None,
-        distgit=os.path.join(root, "distgit"),
-        publish_root=os.path.join(root, "publish"),
-        artifacts=os.path.join(root, "artifacts"),
-        poll_interval=1,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "db_url": "sqlite://",
+        "registry_url": f"sqlite:///{root}/registry.sqlite",
+        "www_port": None,
+        "distgit": os.path.join(root, "distgit"),
+        "publish_root": os.path.join(root, "publish"),
+        "artifacts": os.path.join(root, "artifacts"),
+        "poll_interval": 1,
+    }
+    settings = Settings(**{**values, **overrides})
     DistGit.init(settings.distgit)
     yield case.setup_master({"configurators": [ModulesConfigurator(settings)]})
     return settings

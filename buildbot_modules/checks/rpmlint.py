@@ -31,6 +31,12 @@ DEFAULT_FILTERS: tuple[str, ...] = (
     # Without a distribution's list of licences (Debian's rpmlint has none) every
     # licence is "invalid"; a site with a list passes it in `config`.
     r" invalid-license\b",
+    # The build system, not the packager, appends the module's dist tag to every Release
+    # (1.0-1 becomes 1.0-1.module+f39+…); the packager's changelog cannot name it.
+    r" incoherent-version-in-changelog\b",
+    # openSUSE's naming rule in Debian's default rpmlint configuration (a package whose
+    # name ends in -lib, -app, … must depend on locales-*); not a Fedora rule.
+    r" no-dependency-on locales-",
 )
 """Findings ignored unless the setting ``default_filters`` is false."""
 

@@ -15,16 +15,19 @@ streams, not with components, and each component build's summary names its compo
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from buildbot.configurators import ConfiguratorBase
 from buildbot.plugins import schedulers, steps, util, worker
+from buildbot.process.buildstep import BuildStep
 from buildbot.util import service
 from twisted.internet import defer
 
 from .changes import DistGitPoller
 from .components import BACKENDS, component_factory
 from .driver import COMPONENT_SCHEDULER, BuildComponents
+from .quality import PRODUCTION, STAGE, CommandCheck, Gate, RecordStepResult, RunCheck, action_steps
 from .schedulers import ComponentScheduler, ModuleScheduler
 from .settings import Settings, load_settings
 from .site import ModuleSite
@@ -37,6 +40,7 @@ WWW_PLUGINS = ("waterfall_view", "console_view", "grid_view")
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE_WORKER = "bbmod-modules"
 LOCAL_BUILDER = "bbmod-local"
+ACTIONS_BUILDER = "module-actions"
 
 
 class _PrepareSite(service.BuildbotService):  # type: ignore[misc]
@@ -79,10 +83,15 @@ def _collapse_queued(master: Any, builder: Any, new: dict[str, Any], old: dict[s
 class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
     """Fills a master configuration dictionary from :class:`Settings`."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, check_steps: Sequence[BuildStep] = ()
+    ) -> None:
+        """``check_steps``: ordinary Buildbot steps QE add as checks; each step's name is
+        its test case name and its result is recorded as one (docs/quality.md)."""
         super().__init__()
         self.settings = settings or Settings()
         self.settings.check()
+        self.check_steps = list(check_steps)
 
     def configure(self, config_dict: dict[str, Any]) -> None:
         super().configure(config_dict)
@@ -121,6 +130,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 )
             )
         self.add_module_builders(site, build_workers)
+        self.add_quality(site)
         self.add_lint_builder()
 
     def add_module_builders(self, site: ModuleSite, build_workers: list[str]) -> None:
@@ -135,6 +145,9 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 BuildComponents(site, fail_fast=s.fail_fast, haltOnFailure=True),
                 ComposeModule(site, haltOnFailure=True),
                 PublishModule(site, haltOnFailure=True),
+                *self.check_steps_for(site),
+                Gate(site, STAGE),
+                Gate(site, PRODUCTION),
             ]
         )
         self.builders.append(
@@ -177,6 +190,80 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                     util.StringParameter(name="stream", label="Stream", default="main"),
                 ],
             )
+        )
+
+    def check_steps_for(self, site: ModuleSite) -> list[BuildStep]:
+        """One step per check any module runs, in the order of the settings."""
+        out: list[BuildStep] = []
+        checks = site.quality.checks()
+        for name in site.quality.enabled_names():
+            if name in self.settings.check_commands:
+                out.append(CommandCheck(site, name, self.settings.check_commands[name]))
+            else:
+                out.append(RunCheck(site, checks[name]))
+        for step in self.check_steps:
+            out += [step, RecordStepResult(site, step.name)]
+        return out
+
+    def add_quality(self, site: ModuleSite) -> None:
+        """The ``module-actions`` builder and its three buttons (waive, promote, re-run
+        checks), the ResultsDB endpoint and dashboard, and who may act."""
+        s = self.settings
+        factory = util.BuildFactory()
+        factory.addSteps(action_steps(site, self.check_steps_for(site)))
+        self.builders.append(
+            util.BuilderConfig(
+                name=ACTIONS_BUILDER,
+                workernames=self.module_workers,
+                factory=factory,
+                collapseRequests=False,
+                tags=["module"],
+                description="Release engineering: waive a result, promote, re-run checks",
+            )
+        )
+        nsvc = util.StringParameter(
+            name="nsvc", label="Build (NAME:STREAM:VERSION:CONTEXT)", required=True, size=60
+        )
+        actions = {
+            "waive": (
+                "Waive",
+                [
+                    util.StringParameter(name="testcase", label="Test case", required=True),
+                    util.TextParameter(name="comment", label="Why", required=True, cols=60),
+                ],
+            ),
+            "promote": ("Promote to production", []),
+            "recheck": ("Re-run checks", []),
+        }
+        for action, (button, extra) in actions.items():
+            self.schedulers.append(
+                schedulers.ForceScheduler(
+                    name=f"bbmod-{action}",
+                    builderNames=[ACTIONS_BUILDER],
+                    buttonName=button,
+                    label=button,
+                    codebases=[util.CodebaseParameter(codebase="", hide=True)],
+                    properties=[
+                        nsvc,
+                        *extra,
+                        util.FixedParameter(name="action", default=action),
+                    ],
+                )
+            )
+        if s.users:
+            self.www["auth"] = util.UserPasswordAuth(dict(s.users))
+            self.www["authz"] = util.Authz(
+                allowRules=[
+                    util.ForceBuildEndpointMatcher(builder=ACTIONS_BUILDER, role="releng"),
+                    util.StopBuildEndpointMatcher(builder=ACTIONS_BUILDER, role="releng"),
+                    util.RebuildBuildEndpointMatcher(builder=ACTIONS_BUILDER, role="releng"),
+                ],
+                roleMatchers=[util.RolesFromUsername(roles=["releng"], usernames=list(s.releng))],
+            )
+        from .web import quality_dashboard
+
+        self.www.setdefault("plugins", {}).setdefault("wsgi_dashboards", []).append(
+            quality_dashboard(site)
         )
 
     def add_lint_builder(self) -> None:

@@ -15,6 +15,15 @@ from typing import Any
 
 from ..core.problems import ModuleError
 
+DEFAULT_CHECKS = (
+    "modules.modulemd",
+    "modules.rpmlint",
+    "modules.repoclosure",
+    "modules.installability",
+    "modules.api-stability",
+    "modules.eol",
+)
+
 
 @dataclass
 class Settings:
@@ -56,6 +65,21 @@ class Settings:
     # "dag": a component is requested as soon as its own dependencies are built;
     # "batches": MBS-style, level by level, a level once the previous one has finished.
     scheduling: str = "dag"
+    # Quality (docs/quality.md). Checks every module build runs after publishing to stage:
+    # built-in ones, plug-ins (entry points `buildbot_modules.checks`), `check_commands`.
+    checks: list[str] = field(default_factory=lambda: list(DEFAULT_CHECKS))
+    # Module name -> checks added ("name") or removed ("-name") for that module.
+    module_checks: dict[str, list[str]] = field(default_factory=dict)
+    check_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # check -> its settings
+    # Test case name -> command run on the module build's worker (QE scripts).
+    check_commands: dict[str, list[str]] = field(default_factory=dict)
+    gating_policy: str = ""  # Greenwave-style policy file; "" = no requirements
+    promotion: str = "auto"  # "auto": production as soon as its policy passes; "manual"
+    resultsdb_url: str = ""  # also send every result to this ResultsDB (API v2.0)
+    # Web UI users (name -> password) and those with the release-engineering role, who
+    # alone may waive, promote and re-run checks. No users: no login (loopback UI).
+    users: dict[str, str] = field(default_factory=dict)
+    releng: list[str] = field(default_factory=list)
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
@@ -72,6 +96,14 @@ class Settings:
             raise ValueError(f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild'")
         if self.scheduling not in ("dag", "batches"):
             raise ValueError(f"scheduling {self.scheduling!r}: use 'dag' or 'batches'")
+        if self.promotion not in ("auto", "manual"):
+            raise ValueError(f"promotion {self.promotion!r}: use 'auto' or 'manual'")
+        for name, command in self.check_commands.items():
+            if not command or not all(isinstance(a, str) for a in command):
+                raise ValueError(f"check_commands.{name}: a command is a list of strings")
+        unknown = sorted(set(self.releng) - set(self.users))
+        if unknown:
+            raise ValueError(f"releng: {', '.join(unknown)} not in users")
         if not self.platforms:
             raise ValueError("platforms: name at least one platform stream, e.g. ['f39']")
         if self.poll_interval < 0:

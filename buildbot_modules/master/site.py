@@ -4,12 +4,16 @@ artifact store, publish root), made once per configuration load."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from ..core.catalogue import ChainCatalogue, InMemoryCatalogue, ModuleCatalogue, RepoCatalogue
 from ..distgit import DistGit
 from ..registry import Registry
 from ..signing import Signer
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .quality import Quality
 
 
 def absolute_sqlite(url: str, basedir: str) -> str:
@@ -28,6 +32,7 @@ class ModuleSite:
         self.registry = Registry(absolute_sqlite(settings.registry_url, settings.basedir))
         self.artifacts = settings.path(settings.artifacts)
         self.publish_root = settings.path(settings.publish_root)
+        self._quality: Quality | None = None
 
     @property
     def distgit(self) -> DistGit:
@@ -64,6 +69,27 @@ class ModuleSite:
 
     def repositories(self) -> list[RepoCatalogue]:
         return [RepoCatalogue(self.settings.path(c)) for c in self.settings.catalogues]
+
+    @property
+    def quality(self) -> Quality:
+        """Checks, gates and promotion (docs/quality.md)."""
+        if self._quality is None:
+            from .quality import Quality
+
+            self._quality = Quality(self)
+        return self._quality
+
+    def module_repositories(self, name: str, stream: str) -> list[str]:
+        """Where the newest build of ``name:stream`` can be installed from: this site's
+        ready build's repository, else the first module repository (``catalogues``)
+        that has it."""
+        ready = self.registry.module_builds(name=name, stream=stream, state="ready", limit=1)
+        if ready and ready[0].published_path:
+            return [ready[0].published_path]
+        for repository in self.repositories():
+            if repository.builds(name, stream):
+                return [repository.location]
+        return []
 
     def module_rpm_files(self, name: str, stream: str) -> list[str]:
         """The binary RPMs of the newest build of ``name:stream`` that a buildroot of a

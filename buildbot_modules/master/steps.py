@@ -458,10 +458,14 @@ class PublishModule(ModuleStep):
                 modulemd=unit.compose.modulemd,
                 published_path=path,
             )
-            # No gate yet (issue #6): done becomes ready at once, as in MBS.
-            await in_thread(self.site.registry.set_module_state, unit.registry_id, "ready")
+            # Still `done`: the stage gate (quality.py) makes it ready.
             paths.append(path)
             self.addURL(unit.nsvc, "file://" + path)
+        from .quality import target_of
+
+        self.build.bbmod_targets = [
+            await in_thread(target_of, self.site, u.registry_id) for u in self.state.units
+        ]
         self.summary = "published to stage: " + ", ".join(u.nsvc for u in self.state.units)
         return SUCCESS
 
