@@ -1,7 +1,10 @@
 """Build the components of a module: a DAG driven by ``ComponentPlan.progress()``.
 
-A component build is requested the moment its own dependencies have finished — no batch
-barrier. Each request carries a priority: the length of the longest path from it to the
+With ``scheduling = "dag"`` (the default) a component build is requested the moment its
+own dependencies have finished — no batch barrier. With ``"batches"`` (as MBS builds)
+the same code adds one barrier: a component whose dependencies are built is also held
+until every component of the lower levels (``ComponentPlan.batches()``) has finished.
+Each request carries a priority: the length of the longest path from it to the
 end of the module (durations estimated from earlier builds of the package, else 1), so
 when more components are ready than there are free worker slots, Buildbot starts the
 one on the critical path first. A failed component fails the module build; what depends
@@ -11,6 +14,7 @@ go on unless ``fail_fast``. Stopping the module build cancels its component buil
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +26,7 @@ from .steps import BuildUnit, ModuleStep
 from .threads import in_thread
 
 if TYPE_CHECKING:
+    from ..core.plan import ComponentPlan
     from .site import ModuleSite
 
 COMPONENT_SCHEDULER = "bbmod-components"
@@ -35,6 +40,54 @@ def remaining_paths(unit: BuildUnit, durations: dict[str, float]) -> dict[str, f
     for c in reversed(unit.plan.components):
         out[c] = durations.get(c, 1.0) + max((out[s] for s in successors[c]), default=0.0)
     return out
+
+
+class BatchGate:
+    """The batch barrier: which components whose dependencies are built may start now.
+
+    ``batches`` are the plan's levels. A component of batch L is released once every
+    component of batches 0…L-1 has a result (built, failed, dependency-failed or
+    cancelled): what failed does not hold back what does not depend on it. With the
+    whole plan as one batch ("dag" scheduling) nothing is ever held.
+    """
+
+    def __init__(self, batches: list[list[str]]) -> None:
+        self._batches = batches
+        self._level = {c: i for i, batch in enumerate(batches) for c in batch}
+        self._open = 0  # the lowest batch with a component that has no result
+        self._seen = 0  # how many of that batch's components are known to have one
+        self._held: dict[int, list[str]] = {}
+
+    @classmethod
+    def for_plan(cls, plan: ComponentPlan, scheduling: str) -> BatchGate:
+        if scheduling == "batches":
+            return cls(plan.batches())
+        return cls([list(plan.components)])
+
+    @property
+    def open_batch(self) -> int:
+        return self._open
+
+    @property
+    def count(self) -> int:
+        return len(self._batches)
+
+    def release(self, ready: Iterable[str], results: Mapping[str, str | None]) -> list[str]:
+        """Add ``ready`` (dependencies built) to the held ones; return those that may
+        start now, given the ``results`` recorded so far, lowest batch first."""
+        for c in ready:
+            self._held.setdefault(self._level[c], []).append(c)
+        while self._open < len(self._batches):
+            batch = self._batches[self._open]
+            while self._seen < len(batch) and results.get(batch[self._seen]) is not None:
+                self._seen += 1
+            if self._seen < len(batch):
+                break
+            self._open, self._seen = self._open + 1, 0
+        out: list[str] = []
+        for level in sorted(k for k in self._held if k <= self._open):
+            out += self._held.pop(level)
+        return out
 
 
 @dataclass
@@ -53,6 +106,7 @@ class BuildComponents(ModuleStep):
         self._outstanding: dict[tuple[int, str], _Running] = {}
         self._cancelling = False
         self._cancel_reason = ""
+        self._gates: dict[int, BatchGate] = {}
 
     async def work(self) -> int:
         units = self.state.units
@@ -61,6 +115,10 @@ class BuildComponents(ModuleStep):
         total = sum(len(u.plan.components) for u in units if u.plan)
         queue: defer.DeferredQueue[tuple[BuildUnit, str, Any]] = defer.DeferredQueue()
         progress = {u.registry_id: u.plan.progress() for u in units if u.plan}
+        scheduling = self.site.settings.scheduling
+        self._gates = {
+            u.registry_id: BatchGate.for_plan(u.plan, scheduling) for u in units if u.plan
+        }
         priorities: dict[int, dict[str, float]] = {}
         for unit in units:
             assert unit.plan is not None
@@ -87,9 +145,14 @@ class BuildComponents(ModuleStep):
 
             results.addBoth(lambda outcome: queue.put((unit, component, outcome)))
 
+        def advance(unit: BuildUnit, ready: list[str]) -> None:
+            """Request what the barrier lets through of ``ready`` and of the held ones."""
+            for component in self._gates[unit.registry_id].release(ready, unit.results):
+                if not self._cancelling and unit.results.get(component) is None:
+                    request(unit, component)
+
         for unit in units:
-            for component in progress[unit.registry_id].start():
-                request(unit, component)
+            advance(unit, progress[unit.registry_id].start())
         self.update(self._summary(units, total, failed))
 
         while self._outstanding:
@@ -98,9 +161,7 @@ class BuildComponents(ModuleStep):
             result = outcome[0] if isinstance(outcome, tuple) else FAILURE
             if result == SUCCESS:
                 unit.results[component] = "built"
-                for ready in progress[unit.registry_id].finish(component):
-                    if not self._cancelling and unit.results.get(ready) is None:
-                        request(unit, ready)
+                advance(unit, progress[unit.registry_id].finish(component))
             else:
                 state = "cancelled" if result == CANCELLED or self._cancelling else "failed"
                 unit.results[component] = state
@@ -116,6 +177,8 @@ class BuildComponents(ModuleStep):
                     await self._block_downstream(unit, component)
                     if self.fail_fast:
                         await self._cancel_all("fail_fast: another component failed")
+                # A result, even a failure, may complete a batch and open the next one.
+                advance(unit, [])
             self.update(self._summary(units, total, failed))
 
         await self._block_unstarted(units)
@@ -172,6 +235,9 @@ class BuildComponents(ModuleStep):
         built = sum(1 for u in units for s in u.results.values() if s == "built")
         building = len(self._outstanding)
         text = f"{built}/{total} components built, {building} building"
+        gates = [g for g in self._gates.values() if g.count > 1 and g.open_batch < g.count]
+        if len(gates) == 1:  # batch scheduling, one context: say which batch runs
+            text += f", batch {gates[0].open_batch + 1}/{gates[0].count}"
         if failed:
             text += f", failed: {', '.join(failed)}"
         return text
