@@ -3,18 +3,25 @@ module stream at a time, and a newer request superseding a queued one."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from buildbot.process.properties import Properties
-from twisted.internet import defer
+from buildbot.test.util.integration import RunMasterBase
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from buildbot_modules.core.deps import ExpandedBuild
 from buildbot_modules.core.module import Component, ModuleStream
 from buildbot_modules.core.plan import plan_module
+from buildbot_modules.distgit import DistGit
 from buildbot_modules.master.configurator import _collapse_queued, _one_build_per_stream
 from buildbot_modules.master.driver import remaining_paths
 from buildbot_modules.master.steps import BuildUnit
+from buildbot_modules.registry import Registry
+
+from .helpers import tempdir, write
+from .test_pipeline import SPEC, module_yaml
 
 
 def unit(**after: tuple[str, ...]) -> BuildUnit:
@@ -95,3 +102,38 @@ class Collapse(unittest.TestCase):
         self.assertTrue((yield _collapse_queued(master, None, new, old)))
         self.assertFalse((yield _collapse_queued(master, None, old, new)))  # never the reverse
         self.assertFalse((yield _collapse_queued(master, None, other, old)))
+
+
+class HandOver(RunMasterBase):
+    """A finished component's successors are queued before its build frees the worker,
+    so the worker goes to the most critical waiting component, not the oldest request."""
+
+    proto = "pb"
+    timeout = 180
+
+    @defer.inlineCallbacks
+    def test_the_freed_worker_goes_to_the_critical_successor(self) -> None:
+        from .test_module_build import start_site
+
+        settings = yield start_site(self)  # one component worker (in the master)
+        source = tempdir(self)
+        # k1 -> k2 -> k3 is the critical chain; a is alone and waits from the start.
+        write(
+            source,
+            "modules/ho/ho.yaml",
+            module_yaml("A hand-over test", {"k1": [], "k2": ["k1"], "k3": ["k2"], "a": []}),
+        )
+        for name in ("k1", "k2", "k3", "a"):
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            builds = registry.module_builds(name="ho")
+            if builds and builds[0].state in ("ready", "failed"):
+                break
+            yield task.deferLater(reactor, 0.5, lambda: None)
+        self.assertEqual(builds[0].state, "ready", builds[0].state_reason)
+        started = {c.name: c.started_at for c in registry.components(builds[0].id)}
+        order = sorted(started, key=lambda n: started[n])
+        self.assertEqual(order[:2], ["k1", "k2"], started)  # a waited, though queued first

@@ -258,6 +258,10 @@ class RecordComponent(MasterStep):
         await in_thread(
             self.site.registry.set_component_state, build_id, component, "built", nvr=nvr
         )
+        # Tell the module build now, while this build still holds its worker: its
+        # successors are queued before the worker frees, so Buildbot gives the worker to
+        # the most critical waiting component, not to whichever was queued earlier.
+        await self.site.component_built(int(build_id), str(component))
         self.summary = f"built {nvr} ({len(nevras)} RPMs)"
         dist = self.getProperty("dist_tag") or ""
         if nvr and dist and dist not in nvr:

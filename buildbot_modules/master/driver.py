@@ -14,7 +14,7 @@ go on unless ``fail_fast``. Stopping the module build cancels its component buil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -131,37 +131,75 @@ class BuildComponents(ModuleStep):
             await in_thread(registry.set_module_state, unit.registry_id, "build")
         failed: list[str] = []
 
-        def request(unit: BuildUnit, component: str) -> None:
+        def request(unit: BuildUnit, component: str) -> defer.Deferred[Any]:
             priority = int(priorities[unit.registry_id][component] * 100)
             props = self._component_properties(unit, component)
             ids, results = scheduler.trigger_component(props, priority, self.build.buildid)
             running = _Running(unit, component)
             self._outstanding[(unit.registry_id, component)] = running
 
-            def remember(value: tuple[int, dict[str, int]]) -> None:
+            def remember(value: tuple[int, dict[str, int]]) -> tuple[int, dict[str, int]]:
                 running.brids = value[1]
+                return value
 
             ids.addCallback(remember)
 
             results.addBoth(lambda outcome: queue.put((unit, component, outcome)))
+            return ids
 
-        def advance(unit: BuildUnit, ready: list[str]) -> None:
+        def advance(unit: BuildUnit, ready: list[str]) -> list[defer.Deferred[Any]]:
             """Request what the barrier lets through of ``ready`` and of the held ones."""
-            for component in self._gates[unit.registry_id].release(ready, unit.results):
-                if not self._cancelling and unit.results.get(component) is None:
-                    request(unit, component)
+            return [
+                request(unit, component)
+                for component in self._gates[unit.registry_id].release(ready, unit.results)
+                if not self._cancelling and unit.results.get(component) is None
+            ]
 
+        def built(unit: BuildUnit, component: str) -> list[defer.Deferred[Any]]:
+            if self._outstanding.pop((unit.registry_id, component), None) is None:
+                return []  # known already (the record step said so before the build ended)
+            unit.results[component] = "built"
+            return advance(unit, progress[unit.registry_id].finish(component))
+
+        def listener(unit: BuildUnit) -> Any:
+            async def on_built(component: str) -> None:
+                requested = built(unit, component)
+                self.update(self._summary(units, total, failed))
+                if requested:  # queued before the finishing build frees its worker
+                    await defer.gatherResults(requested, consumeErrors=True)
+
+            return on_built
+
+        for unit in units:
+            self.site.built_listeners[unit.registry_id] = listener(unit)
+        try:
+            return await self._drive(units, total, failed, queue, advance, built, progress)
+        finally:
+            for unit in units:
+                self.site.built_listeners.pop(unit.registry_id, None)
+
+    async def _drive(
+        self,
+        units: list[BuildUnit],
+        total: int,
+        failed: list[str],
+        queue: defer.DeferredQueue[tuple[BuildUnit, str, Any]],
+        advance: Callable[[BuildUnit, list[str]], list[defer.Deferred[Any]]],
+        built: Callable[[BuildUnit, str], list[defer.Deferred[Any]]],
+        progress: dict[int, Any],
+    ) -> int:
+        registry = self.site.registry
         for unit in units:
             advance(unit, progress[unit.registry_id].start())
         self.update(self._summary(units, total, failed))
 
         while self._outstanding:
             unit, component, outcome = await queue.get()
-            self._outstanding.pop((unit.registry_id, component), None)
             result = outcome[0] if isinstance(outcome, tuple) else FAILURE
             if result == SUCCESS:
-                unit.results[component] = "built"
-                advance(unit, progress[unit.registry_id].finish(component))
+                built(unit, component)
+            elif self._outstanding.pop((unit.registry_id, component), None) is None:
+                continue  # recorded built already; a later failure of the build is moot
             else:
                 state = "cancelled" if result == CANCELLED or self._cancelling else "failed"
                 unit.results[component] = state

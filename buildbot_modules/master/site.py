@@ -4,6 +4,7 @@ artifact store, publish root), made once per configuration load."""
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..core.catalogue import ChainCatalogue, InMemoryCatalogue, ModuleCatalogue, RepoCatalogue
@@ -33,6 +34,8 @@ class ModuleSite:
         self.artifacts = settings.path(settings.artifacts)
         self.publish_root = settings.path(settings.publish_root)
         self._quality: Quality | None = None
+        # Module build id -> the driver's "component built" listener (driver.py).
+        self.built_listeners: dict[int, Callable[[str], Awaitable[None]]] = {}
 
     @property
     def distgit(self) -> DistGit:
@@ -69,6 +72,13 @@ class ModuleSite:
 
     def repositories(self) -> list[RepoCatalogue]:
         return [RepoCatalogue(self.settings.path(c)) for c in self.settings.catalogues]
+
+    async def component_built(self, module_build_id: int, component: str) -> None:
+        """A component build recorded its RPMs: let its module build's driver request
+        what depended on it (returns once they are requested)."""
+        listener = self.built_listeners.get(module_build_id)
+        if listener is not None:
+            await listener(component)
 
     @property
     def quality(self) -> Quality:
