@@ -340,6 +340,7 @@ class LocalSite:
             poll_interval=0,
             backend=opts.backend,
             ignore_component_repositories=True,
+            promotion="manual",  # a local build has no production to go to
             module_slots=1,
             basedir=os.path.join(work, "master"),
         )

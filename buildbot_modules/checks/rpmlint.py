@@ -37,6 +37,9 @@ DEFAULT_FILTERS: tuple[str, ...] = (
     # openSUSE's naming rule in Debian's default rpmlint configuration (a package whose
     # name ends in -lib, -app, … must depend on locales-*); not a Fedora rule.
     r" no-dependency-on locales-",
+    # openSUSE's shared library policy (libfoo.so.1 must be in package libfoo1); Fedora
+    # names library packages after the project.
+    r" shlib-policy-",
 )
 """Findings ignored unless the setting ``default_filters`` is false."""
 
