@@ -21,6 +21,7 @@ into the bare repository, so it needs no work tree, index or temporary files.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import stat
 import subprocess
@@ -281,6 +282,26 @@ class DistGit:
             source=self.path(namespace, name),
             hint="name an existing branch (see its heads), tag or unambiguous commit id",
         )
+
+    def unsafe_links(self, namespace: str, name: str, commit: str) -> list[tuple[str, str]]:
+        """Symbolic links in the tree of ``commit`` that point outside it (absolute, or
+        climbing above the repository with ``..``), as (path, target). Unpacked for a
+        build, such a link would read a file of the worker into the package."""
+        listing = self._git(namespace, name, "ls-tree", "-r", "-z", "--end-of-options", commit)
+        found = []
+        for entry in listing.split(b"\0"):
+            if not entry.startswith(b"120000 "):
+                continue
+            meta, _, path_bytes = entry.partition(b"\t")
+            blob = meta.split()[2].decode()
+            target = self._git(namespace, name, "cat-file", "blob", blob).decode(
+                "utf-8", errors="replace"
+            )
+            path = path_bytes.decode("utf-8", errors="replace")
+            inside = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+            if posixpath.isabs(target) or inside == ".." or inside.startswith("../"):
+                found.append((path, target))
+        return found
 
     def show(self, namespace: str, name: str, commit: str, path: str) -> bytes:
         """The bytes of file ``path`` in the tree of ``commit`` (any ref ``resolve`` takes)."""

@@ -250,6 +250,7 @@ def lay_out(prep: Prepared, module_file: str) -> DistGit:
             folder,
             os.path.join(stage, ref, "rpms", package),
             ignore=shutil.ignore_patterns(".git", ".*.swp"),
+            symlinks=True,  # a link is committed as a link (and refused if it leaves)
             dirs_exist_ok=True,
         )
     for branch in sorted(os.listdir(stage)):

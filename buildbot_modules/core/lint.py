@@ -144,6 +144,15 @@ class _Checker:
         for key in ("summary", "description"):
             if self.expect(("data", key), data.get(key), str, "text") and not data.get(key):
                 self.error(("data",), f"{key} is missing", f"add `{key}:` under data")
+        for key in ("name", "stream"):
+            value = data.get(key)
+            # Both become folder names (artifacts, the publish tree) and branch names.
+            if isinstance(value, str) and not RPM_NAME.match(value):
+                self.error(
+                    ("data", key),
+                    f"{key} {value!r} is not a valid module {key}",
+                    "use letters, digits and ._+- ; no '/', no leading '-' or '.'",
+                )
         is_v3 = self.doc.kind == "modulemd-packager" and self.doc.version == 3
         self.check_license(data, is_v3)
         if is_v3:

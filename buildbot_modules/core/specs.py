@@ -52,6 +52,49 @@ def is_plain_name(capability: str) -> bool:
     return bool(_PLAIN_NAME.match(capability)) and ".so" not in capability
 
 
+RPMSPEC_TIMEOUT = 120  # seconds; a spec's %(...) could otherwise hang the master
+
+# Parsing a spec runs its %(shell) expansions. A spec comes from a packager's push, so the
+# parser runs in a bubblewrap sandbox: the whole file system read-only, private /tmp,
+# no network, no other processes. Without bwrap (not root, or not installed) it runs as is.
+_BWRAP = (
+    "--ro-bind", "/", "/",
+    "--dev", "/dev",
+    "--proc", "/proc",
+    "--tmpfs", "/tmp",
+    "--tmpfs", "/var/tmp",
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--",
+)  # fmt: skip
+
+
+def sandbox(readable: str = "") -> list[str]:
+    """The command prefix that confines a spec parser (empty when bwrap cannot run);
+    ``readable`` is a folder (the spec's) bound read-only inside."""
+    global _SANDBOX
+    if _SANDBOX is None:
+        exe = shutil.which("bwrap")
+        ok = False
+        if exe is not None:
+            try:
+                probe = subprocess.run(
+                    [exe, *_BWRAP, "true"], capture_output=True, check=False, timeout=30
+                )
+                ok = probe.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+        _SANDBOX = [exe, *_BWRAP[:-1]] if ok and exe else []
+    if not _SANDBOX:
+        return []
+    binds = ["--ro-bind", readable, readable] if readable else []
+    return [*_SANDBOX, *binds, "--"]
+
+
+_SANDBOX: list[str] | None = None
+
+
 def _rpmspec(*args: str, spec: str) -> str:
     exe = shutil.which("rpmspec")
     if exe is None:
@@ -59,11 +102,12 @@ def _rpmspec(*args: str, spec: str) -> str:
             "rpmspec is not installed", source=spec, hint="run `make setup` (package rpm)"
         )
     proc = subprocess.run(
-        [exe, *args, spec],
+        [*sandbox(os.path.dirname(os.path.abspath(spec))), exe, *args, spec],
         capture_output=True,
         text=True,
         check=False,
         env={**os.environ, "LC_ALL": "C"},
+        timeout=RPMSPEC_TIMEOUT,
     )
     if proc.returncode != 0:
         message = proc.stderr.strip().splitlines()

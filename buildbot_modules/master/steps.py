@@ -279,6 +279,14 @@ class ResolveModule(ModuleStep):
                     hint="leave `repository:` out to use the local dist-git",
                 )
             out[name] = self.site.distgit.resolve("rpms", package, component.ref or DEFAULT_REF)
+            links = self.site.distgit.unsafe_links("rpms", package, out[name])
+            if links:
+                path, target = links[0]
+                raise ModuleError(
+                    f"component {name}: rpms/{package} at {out[name][:8]} has a symbolic link"
+                    f" {path} -> {target} that points outside the repository",
+                    hint="commit the file itself, or a link to a file inside the repository",
+                )
             info = self.site.distgit.commit_info("rpms", package, out[name])
             newest = max(newest, info.timestamp)
         return out, newest
