@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 
 DEB_PACKAGES := rpm createrepo-c gir1.2-modulemd-2.0 libgirepository1.0-dev libcairo2-dev \
 	pkg-config dnf dnf-plugins-core rpmlint libkrb5-dev git bubblewrap graphviz gcc postgresql \
-	gpg
+	gpg chromium chromium-driver rabbitmq-server
 RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-introspection-devel \
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
-	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2
+	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
 .PHONY: setup system-packages venv test lint format demo demo-stop lock clean
 
@@ -37,17 +37,20 @@ system-packages:
 venv: $(STAMP)
 
 # The example QE check plug-in (contrib/checks/) is installed beside the project, as a
-# QE team's own package would be; its tests run with the project's.
-PLUGINS := contrib/checks/bbmod-check-license
+# QE team's own package would be; its tests run with the project's. The message bus
+# schemas (messages/bbmod-messages, entry points `fedora.messages`) are installed the same way.
+PLUGINS := contrib/checks/bbmod-check-license messages/bbmod-messages
+empty :=
+space := $(empty) $(empty)
 
-$(STAMP): pyproject.toml constraints.txt $(PLUGINS)/pyproject.toml
+$(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGINS))
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	$(VPY) -m pip install -q --disable-pip-version-check --no-deps -e $(PLUGINS)
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps $(addprefix -e ,$(PLUGINS))
 	@touch $@
 
 test: setup
-	@set -o pipefail; PYTHONPATH=$(PLUGINS) $(VPY) -m twisted.trial tests bbmod_check_license 2>&1 | tee .trial.log; \
+	@set -o pipefail; PYTHONPATH=$(subst $(space),:,$(PLUGINS)) $(VPY) -m twisted.trial tests bbmod_check_license 2>&1 | tee .trial.log; \
 	  $(VPY) tools/trial_summary.py .trial.log
 
 lint: setup

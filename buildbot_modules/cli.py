@@ -242,6 +242,202 @@ def cmd_build_local(args: argparse.Namespace) -> int:
     )
 
 
+# --------------------------------------------------------------------------- module client
+
+
+def _client_sources(args: argparse.Namespace) -> tuple[list[Any], Any]:
+    from .client import load_config, main_sources, open_sources
+
+    config = load_config()
+    return open_sources(main_sources(args.source, config), config), config
+
+
+def _client(run: Any) -> Any:
+    """Run a client command: ClientError → message on stderr, exit 1."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        from .client import ClientError, stderr
+
+        try:
+            result: int = run(args)
+            return result
+        except ClientError as e:
+            stderr(str(e))
+            return 1
+
+    return wrapper
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _services(sources: list[Any]) -> list[Any]:
+    from .client import ClientError, ServiceSource
+
+    found = [s for s in sources if isinstance(s, ServiceSource)]
+    if not found:
+        raise ClientError("this needs a module service among the sources (an http(s) URL)")
+    return found
+
+
+@_client
+def cmd_list(args: argparse.Namespace) -> int:
+    sources, _ = _client_sources(args)
+    rows = sorted(
+        (r for s in sources for r in s.streams()),
+        key=lambda r: (r["name"], r["stream"], r["source"]),
+    )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [["NAME:STREAM", "LATEST", "STATE", "EOL", "SOURCE"]]
+    for r in rows:
+        table.append(
+            [
+                f"{r['name']}:{r['stream']}",
+                r["latest"] or "-",
+                r["state"] or "-",
+                r["eol"] or "-",
+                r["source"],
+            ]
+        )
+    _print_table(table)
+    return 0
+
+
+@_client
+def cmd_info(args: argparse.Namespace) -> int:
+    from .client import stderr
+
+    sources, _ = _client_sources(args)
+    found = [r for s in sources for r in s.info(args.ref)]
+    if args.json:
+        print(json.dumps(found, indent=2))
+    for r in [] if args.json else found:
+        print(f"{r.get('nsvc') or r['name'] + ':' + r['stream']}  (from {r['source']})")
+        for key in (
+            "state_name", "owner", "owners", "eol", "time_completed", "published_path",
+            "production_path", "dependents", "builds", "dnf",
+        ):  # fmt: skip
+            if r.get(key) not in (None, [], ""):
+                print(f"  {key}: {r[key]}")
+        if r.get("buildrequires"):
+            print(
+                "  buildrequires: " + ", ".join(f"{k}:{v}" for k, v in r["buildrequires"].items())
+            )
+        for c in r.get("components") or []:
+            print(f"  component {c['name']}: {c['state']} {c.get('nvr') or ''}".rstrip())
+    if not found:
+        stderr(f"{args.ref}: not found in any source")
+        return 1
+    return 0
+
+
+@_client
+def cmd_stack(args: argparse.Namespace) -> int:
+    sources, _ = _client_sources(args)
+    from .client import stderr
+
+    stacks = []
+    for service in _services(sources):
+        found = service.stack(args.ref)
+        if found is not None:
+            stacks.append({"source": service.location, **found})
+    if not stacks:
+        stderr(f"{args.ref}: no module service has a build of it")
+        return 1
+    if args.json:
+        print(json.dumps(stacks, indent=2))
+        return 0
+    for stack in stacks:
+        print(f"# {stack['source']}")
+        for line in _stack_lines(stack):
+            print(line)
+    return 0
+
+
+def _stack_lines(stack: dict[str, Any]) -> list[str]:
+    """The stack as an indented tree from its root (a node seen above is not expanded)."""
+    nodes = {n["nsvc"]: n for n in stack["nodes"]}
+    children: dict[str, dict[str, list[str]]] = {}
+    for e in stack["edges"]:
+        children.setdefault(e["from"], {}).setdefault(e["to"], []).append(e["kind"])
+    lines: list[str] = []
+
+    def show(nsvc: str, depth: int, kinds: list[str], seen: frozenset[str]) -> None:
+        state = nodes[nsvc]["state"] or "not in the registry"
+        label = f" ({', '.join(kinds)})" if kinds else ""
+        lines.append("  " * depth + f"{nsvc} [{state}]{label}")
+        if nsvc not in seen:
+            for to, kind_list in children.get(nsvc, {}).items():
+                show(to, depth + 1, kind_list, seen | {nsvc})
+
+    show(stack["root"], 0, [], frozenset())
+    return lines
+
+
+@_client
+def cmd_builds(args: argparse.Namespace) -> int:
+    sources, _ = _client_sources(args)
+    rows = [b for s in _services(sources) for b in s.builds(args.state, args.limit)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [["ID", "NSVC", "STATE", "OWNER", "SUBMITTED", "SOURCE"]]
+    for b in rows:
+        table.append(
+            [str(b["id"]), b["nsvc"], b["state_name"], b["owner"], b["time_submitted"], b["source"]]
+        )
+    _print_table(table)
+    return 0
+
+
+@_client
+def cmd_repos(args: argparse.Namespace) -> int:
+    from .client import repo_file
+
+    sources, _ = _client_sources(args)
+    rows = [r for s in sources for r in s.repos(args.area)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.write:
+        os.makedirs(args.write, exist_ok=True)
+        for r in rows:
+            path = os.path.join(args.write, f"{r['id']}.repo")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(repo_file([r]))
+            print(path)
+    else:
+        print(repo_file(rows), end="")
+    return 0
+
+
+@_client
+def cmd_build(args: argparse.Namespace) -> int:
+    sources, _ = _client_sources(args)
+    service = _services(sources)[0]
+    build = service.build(args.ref)
+    if args.json:
+        print(json.dumps(build, indent=2))
+    else:
+        print(f"{build['id']}  {build.get('nsvc') or args.ref}  {build['state_name']}")
+    return 0
+
+
+@_client
+def cmd_watch(args: argparse.Namespace) -> int:
+    from .client import watch
+
+    sources, _ = _client_sources(args)
+    service = _services(sources)[0]
+    return watch(service, args.id, sys.stdout, tty=sys.stdout.isatty(), interval=args.interval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bbmod", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -350,7 +546,44 @@ def build_parser() -> argparse.ArgumentParser:
     ppub.add_argument("definition", metavar="DEFINITION")
     ppub.add_argument("--publish", required=True, metavar="ROOT", help="the publish root")
     ppub.set_defaults(func=cmd_platform_publish)
+    add_client_commands(sub)
     return parser
+
+
+def add_client_commands(sub: Any) -> None:
+    """``list``, ``info``, ``stack``, ``builds``, ``repos``, ``build``, ``watch``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--source",
+        action="append",
+        metavar="URL_OR_PATH",
+        help="a module service (http://host:8010/) or module repository; repeatable"
+        " (default: sources in $XDG_CONFIG_HOME/bbmod/config.toml)",
+    )
+    common.add_argument("--json", action="store_true", help="JSON output")
+    cl = sub.add_parser("list", parents=[common], help="module streams of every source")
+    cl.set_defaults(func=cmd_list)
+    ci = sub.add_parser("info", parents=[common], help="one build (N:S:V:C) or stream (N:S)")
+    ci.add_argument("ref", metavar="NSVC|N:S")
+    ci.set_defaults(func=cmd_info)
+    cs = sub.add_parser("stack", parents=[common], help="a stream's dependency stack (services)")
+    cs.add_argument("ref", metavar="N:S")
+    cs.set_defaults(func=cmd_stack)
+    cb = sub.add_parser("builds", parents=[common], help="recent module builds (services)")
+    cb.add_argument("--state", help="only builds in this state (name or MBS number)")
+    cb.add_argument("--limit", type=int, default=20, help="per service (20, at most 100)")
+    cb.set_defaults(func=cmd_builds)
+    cr = sub.add_parser("repos", parents=[common], help="dnf .repo sections for the modules")
+    cr.add_argument("--area", choices=("stage", "production"), default="stage")
+    cr.add_argument("--write", metavar="DIR", help="write DIR/<id>.repo files")
+    cr.set_defaults(func=cmd_repos)
+    cbuild = sub.add_parser("build", parents=[common], help="build N:S at its branch head")
+    cbuild.add_argument("ref", metavar="N:S")
+    cbuild.set_defaults(func=cmd_build)
+    cw = sub.add_parser("watch", parents=[common], help="follow a module build to its end")
+    cw.add_argument("id", metavar="ID")
+    cw.add_argument("--interval", type=float, default=1.0, metavar="SECONDS")
+    cw.set_defaults(func=cmd_watch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

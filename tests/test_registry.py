@@ -53,6 +53,7 @@ TABLES = {
     "results",
     "waivers",
     "stream_eol",
+    "stream_owners",
     VERSION_TABLE,
 }
 T0 = datetime(2025, 11, 25, 20, 20, 37, tzinfo=UTC)
@@ -134,7 +135,7 @@ class Migrations(unittest.TestCase):
         self.assertEqual(table_names(registry), TABLES)
         with registry._engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            self.assertEqual(context.get_current_revision(), "0002")
+            self.assertEqual(context.get_current_revision(), "0003")
             self.assertEqual(conn.exec_driver_sql("PRAGMA journal_mode").scalar(), "wal")
         # Buildbot's own alembic_version table is left alone: both can share a database.
         self.assertNotIn("alembic_version", table_names(registry))

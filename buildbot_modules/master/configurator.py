@@ -24,6 +24,8 @@ from buildbot.process.buildstep import BuildStep
 from buildbot.util import service
 from twisted.internet import defer
 
+from ..service.api import ModuleService
+from ..service.pages import ModulePagesService, modules_dashboard
 from .changes import DistGitPoller
 from .components import BACKENDS, component_factory
 from .driver import COMPONENT_SCHEDULER, BuildComponents
@@ -123,15 +125,23 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
 
         site = ModuleSite(s)
         config_dict.setdefault("services", []).append(_PrepareSite(site))
+        config_dict["services"].append(ModuleService(site))  # /module-build-service/ API
         if s.poll_interval:
             config_dict.setdefault("change_source", []).append(
                 DistGitPoller(
                     root=site.distgit_root, name="bbmod-distgit", pollInterval=s.poll_interval
                 )
             )
+        if s.amqp_url:  # the message bus: git.receive in, module.state.change out
+            from .bus import bus_services
+
+            config_dict["services"] += bus_services(site, s, poller="bbmod-distgit")
         self.add_module_builders(site, build_workers)
         self.add_quality(site)
         self.add_lint_builder()
+        # The module pages under <url>modules/, and "Modules" in the UI's menu.
+        config_dict["services"].append(ModulePagesService(site))
+        self.www["plugins"]["wsgi_dashboards"].append(modules_dashboard(site))
 
     def add_module_builders(self, site: ModuleSite, build_workers: list[str]) -> None:
         s = self.settings

@@ -82,6 +82,14 @@ class Settings:
     releng: list[str] = field(default_factory=list)
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
+    # The message bus (fedora-messaging, docs/running.md "Message bus"): the AMQP broker's
+    # URL; "" = no bus. Consumes <prefix>.git.receive (pushes), publishes
+    # <prefix>.bbmod.module.state.change (every module build state change).
+    amqp_url: str = ""
+    bus_topic_prefix: str = "org.fedoraproject.dev"
+    bus_consume: bool = True  # build on git.receive messages (besides the poller)
+    bus_publish: bool = True  # publish module state changes
+    bus_queue: str = "buildbot-modules"  # durable: pushes wait there while the master is down
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
     bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
     basedir: str = "."
@@ -106,6 +114,10 @@ class Settings:
             raise ValueError(f"releng: {', '.join(unknown)} not in users")
         if not self.platforms:
             raise ValueError("platforms: name at least one platform stream, e.g. ['f39']")
+        if self.amqp_url and not self.amqp_url.startswith(("amqp://", "amqps://")):
+            raise ValueError("amqp_url: an amqp:// or amqps:// URL, or '' for no message bus")
+        if self.amqp_url and not (self.bus_topic_prefix and self.bus_queue):
+            raise ValueError("bus_topic_prefix and bus_queue must not be empty with amqp_url")
         if self.poll_interval < 0:
             raise ValueError("poll_interval: seconds (at least 1), or 0 for no polling")
 

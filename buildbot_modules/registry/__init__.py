@@ -12,7 +12,10 @@ Quality records live here too (revision 0002): test results in ResultsDB's shape
 (:meth:`Registry.add_waiver`, :meth:`Registry.waivers`), the last gating decision per
 decision context (:meth:`Registry.record_decision`), promotion
 (:meth:`Registry.set_promoted`) and streams' end of life (:meth:`Registry.set_eol`,
-:meth:`Registry.eol`). The policy that reads them is :mod:`buildbot_modules.gating`; the
+:meth:`Registry.eol`). Revision 0003 adds streams' owners (:meth:`Registry.set_owners`,
+:meth:`Registry.owners`); :meth:`Registry.query_module_builds` and
+:meth:`Registry.stream_summaries` filter and page in SQL for the module service.
+The policy that reads them is :mod:`buildbot_modules.gating`; the
 ResultsDB API view is :mod:`buildbot_modules.resultsdb`.
 
 Pure Python (no Twisted, no Buildbot) and thread-safe: the Buildbot layer calls it through
@@ -37,7 +40,10 @@ from .model import (
     RegistryError,
     ResultRecord,
     StreamEOL,
+    StreamOwners,
+    StreamSummary,
     WaiverRecord,
+    owner_matches,
 )
 from .store import DEFAULT_DB_FILE, Registry, RegistryCatalogue, default_db_url, migrations_config
 
@@ -60,7 +66,10 @@ __all__ = [
     "RegistryError",
     "ResultRecord",
     "StreamEOL",
+    "StreamOwners",
+    "StreamSummary",
     "WaiverRecord",
     "default_db_url",
     "migrations_config",
+    "owner_matches",
 ]

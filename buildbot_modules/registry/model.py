@@ -26,7 +26,10 @@ __all__ = [
     "RegistryError",
     "ResultRecord",
     "StreamEOL",
+    "StreamOwners",
+    "StreamSummary",
     "WaiverRecord",
+    "owner_matches",
 ]
 
 MODULE_STATES: dict[str, int] = {
@@ -261,3 +264,44 @@ class StreamEOL:
     eol: date | None
     set_by: str
     set_at: datetime
+
+
+@dataclass(frozen=True)
+class StreamOwners:
+    """The explicit owners (user names) of a module stream, who set them and when."""
+
+    name: str
+    stream: str
+    owners: list[str] = field(hash=False)
+    set_by: str
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """One module stream the registry knows (by a build, an end of life or owners):
+    how many builds it has, its newest build's id and its newest ready build's id."""
+
+    name: str
+    stream: str
+    builds: int
+    latest_id: int | None
+    latest_ready_id: int | None
+
+
+def owner_matches(owner: str, user: str) -> bool:
+    """Whether ``user`` (a user name) is the owner string ``owner``.
+
+    A build's owner is the author of its module commit, ``Name <email>``: the user
+    matches its name, its whole e-mail address or the address's local part. Any other
+    owner string (an explicit stream owner) must equal the user name.
+    """
+    owner, user = owner.strip(), user.strip()
+    if not user:
+        return False
+    if owner == user:
+        return True
+    if owner.endswith(">") and "<" in owner:
+        name, _, email = owner[:-1].partition("<")
+        return user in (name.strip(), email, email.partition("@")[0])
+    return False

@@ -33,6 +33,7 @@ __all__ = [
     "module_builds",
     "results",
     "stream_eol",
+    "stream_owners",
     "waivers",
 ]
 
@@ -216,6 +217,19 @@ stream_eol = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("stream", sa.Text, nullable=False),
     sa.Column("eol", sa.Date, nullable=True),
+    sa.Column("set_by", sa.Text, nullable=False),
+    sa.Column("set_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("name", "stream"),
+)
+
+# Revision 0003: explicit owners of module streams (a JSON list of user names).
+
+stream_owners = sa.Table(
+    "stream_owners",
+    metadata,
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("stream", sa.Text, nullable=False),
+    sa.Column("owners", sa.JSON, nullable=False),
     sa.Column("set_by", sa.Text, nullable=False),
     sa.Column("set_at", UTCDateTime, nullable=False),
     sa.PrimaryKeyConstraint("name", "stream"),

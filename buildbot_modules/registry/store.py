@@ -12,6 +12,7 @@ readers do not wait for writers.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -44,6 +45,8 @@ from .model import (
     RegistryError,
     ResultRecord,
     StreamEOL,
+    StreamOwners,
+    StreamSummary,
     WaiverRecord,
 )
 from .schema import artifacts as t_artifacts
@@ -51,6 +54,7 @@ from .schema import components as t_components
 from .schema import module_builds as t_builds
 from .schema import results as t_results
 from .schema import stream_eol as t_eol
+from .schema import stream_owners as t_owners
 from .schema import waivers as t_waivers
 
 __all__ = [
@@ -80,6 +84,19 @@ _STATE_HINT = "states are " + ", ".join(MODULE_STATES)
 _OUTCOME_HINT = "outcomes are " + ", ".join(RESULT_OUTCOMES) + " (ResultsDB's)"
 _RESERVED_DATA_KEYS = frozenset({"item", "type"})
 _NSVC = re.compile(r"^[^:\s]+:[^:\s]+:[0-9]+:[^:\s]+$")
+
+BUILD_ORDER_KEYS: dict[str, str] = {
+    "id": "id",
+    "name": "name",
+    "stream": "stream",
+    "version": "version",
+    "context": "context",
+    "state": "state",
+    "submitted_time": "submitted_at",
+    "started_time": "started_at",
+    "completed_time": "finished_at",
+}
+"""Sort keys of :meth:`Registry.query_module_builds` (MBS's names) → columns."""
 
 
 def default_db_url(basedir: str) -> str:
@@ -121,6 +138,9 @@ class Registry:
 
     def __init__(self, db_url: str, *, clock: Callable[[], datetime] | None = None) -> None:
         self._clock = clock or _utcnow
+        # Called with the build's record after every committed module state change (new
+        # build in init included), in the caller's thread; the message bus publishes them.
+        self.state_listeners: list[Callable[[ModuleBuildRecord], None]] = []
         url = sa.make_url(db_url)
         self._sqlite = url.get_backend_name() == "sqlite"
         self._memory = self._sqlite and url.database in (None, "", ":memory:")
@@ -267,7 +287,9 @@ class Registry:
                 raise _duplicate(nsvc, "created concurrently") from e
             key = result.inserted_primary_key
             assert key is not None
-            return int(key[0])
+            record = _build_record(_build_row(conn, int(key[0])))
+        self._announce(record)
+        return record.id
 
     def set_module_state(self, build_id: int, state: str, reason: str | None = None) -> None:
         """Move a module build to ``state`` (a name), recording ``reason`` for it.
@@ -290,6 +312,15 @@ class Registry:
             if state in ("done", "failed"):
                 values["finished_at"] = now
             conn.execute(t_builds.update().where(t_builds.c.id == build_id).values(**values))
+            record = _build_record(_build_row(conn, build_id))
+        self._announce(record)
+
+    def _announce(self, record: ModuleBuildRecord) -> None:
+        for listener in list(self.state_listeners):
+            try:
+                listener(record)
+            except Exception:  # a listener never undoes a committed state change
+                logging.getLogger(__name__).exception("module state listener %r", listener)
 
     def set_module_result(self, build_id: int, *, modulemd: str, published_path: str) -> None:
         """Record the composed module: its final modulemd (stream v2 YAML) and where it went."""
@@ -872,6 +903,252 @@ class Registry:
                 )
                 for row in conn.execute(query)
             ]
+
+    # ----------------------------------------------------------------- owners
+
+    def set_owners(self, name: str, stream: str, owners: Sequence[str], username: str) -> None:
+        """Set the explicit owners (user names) of ``name:stream``; who and when are kept.
+
+        An empty list clears them: the stream is then owned by its builds' owners again.
+        """
+        for what, value in (("name", name), ("stream", stream), ("username", username)):
+            if not isinstance(value, str) or not value.strip():
+                raise RegistryError(f"owners of {name}:{stream}: empty {what}")
+        if isinstance(owners, str) or not all(isinstance(o, str) and o.strip() for o in owners):
+            raise RegistryError(
+                f"owners of {name}:{stream}: give a list of user names", hint=f"not {owners!r}"
+            )
+        clean = list(dict.fromkeys(o.strip() for o in owners))
+        where = sa.and_(t_owners.c.name == name, t_owners.c.stream == stream)
+        values: dict[str, Any] = {
+            "owners": clean,
+            "set_by": username.strip(),
+            "set_at": self._clock(),
+        }
+        for attempt in (1, 2):
+            try:
+                with self._write() as conn:
+                    if not clean:
+                        conn.execute(t_owners.delete().where(where))
+                        return
+                    known = conn.execute(
+                        sa.select(t_owners.c.name).where(where).with_for_update()
+                    ).first()
+                    if known is None:
+                        conn.execute(t_owners.insert().values(name=name, stream=stream, **values))
+                    else:
+                        conn.execute(t_owners.update().where(where).values(**values))
+                return
+            except sa.exc.IntegrityError:  # PostgreSQL: a concurrent first setter won
+                if attempt == 2:
+                    raise
+
+    def explicit_owners(self, name: str, stream: str) -> StreamOwners | None:
+        """The explicit owners record of ``name:stream``, or ``None``."""
+        query = sa.select(t_owners).where(t_owners.c.name == name, t_owners.c.stream == stream)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return StreamOwners(
+            name=row.name,
+            stream=row.stream,
+            owners=list(row.owners or ()),
+            set_by=row.set_by,
+            set_at=row.set_at,
+        )
+
+    def owners(self, name: str, stream: str) -> list[str]:
+        """The owners of ``name:stream``: its explicit owners (:meth:`set_owners`), else the
+        distinct owners of its builds (newest build's first)."""
+        explicit = self.explicit_owners(name, stream)
+        if explicit is not None:
+            return list(explicit.owners)
+        query = (
+            sa.select(t_builds.c.owner)
+            .where(t_builds.c.name == name, t_builds.c.stream == stream)
+            .order_by(t_builds.c.id.desc())
+        )
+        with self._read() as conn:
+            return list(dict.fromkeys(conn.scalars(query)))
+
+    # ----------------------------------------------------------------- queries
+
+    def query_module_builds(
+        self,
+        *,
+        ids: Iterable[int] | None = None,
+        name: str | None = None,
+        stream: str | None = None,
+        version: int | None = None,
+        context: str | None = None,
+        states: Iterable[str] | None = None,
+        owner: str | None = None,
+        buildrequires: Iterable[tuple[str, str | None]] = (),
+        submitted_after: datetime | None = None,
+        submitted_before: datetime | None = None,
+        completed_after: datetime | None = None,
+        completed_before: datetime | None = None,
+        scratch: bool | None = None,
+        order: Sequence[tuple[str, bool]] = (),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[ModuleBuildRecord]]:
+        """Module builds matching every filter given, as ``(total, one page)``.
+
+        ``states`` keeps any of those states; ``owner`` matches a user name as
+        :func:`~.model.owner_matches` does; ``buildrequires`` pairs ``(name, stream)``
+        (``stream`` ``None``: any stream) must all be among the build's buildrequires;
+        the time bounds are inclusive. ``order`` is ``(key, descending)`` pairs with keys
+        of :data:`BUILD_ORDER_KEYS` (then id, newest first); ``offset``/``limit`` page.
+        Filtering, sorting and paging happen in the database.
+        """
+        conds: list[sa.ColumnElement[bool]] = []
+        c = t_builds.c
+        if ids is not None:
+            conds.append(c.id.in_(list(ids)))
+        for column, value in ((c.name, name), (c.stream, stream), (c.context, context)):
+            if value is not None:
+                conds.append(column == value)
+        if version is not None:
+            conds.append(c.version == version)
+        if states is not None:
+            conds.append(c.state.in_([_state_code(s) for s in states]))
+        if owner is not None:
+            escaped = owner.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(
+                sa.or_(
+                    c.owner == owner,
+                    c.owner.like(escaped + " <%>", escape="\\"),
+                    c.owner.like("%<" + escaped + "@%>", escape="\\"),
+                    c.owner.like("%<" + escaped + ">", escape="\\"),
+                )
+            )
+        for dep, dep_stream in buildrequires:
+            value = c.buildrequires[dep].as_string()
+            conds.append(value.is_not(None) if dep_stream is None else value == dep_stream)
+        for column, bound, after in (
+            (c.submitted_at, submitted_after, True),
+            (c.submitted_at, submitted_before, False),
+            (c.finished_at, completed_after, True),
+            (c.finished_at, completed_before, False),
+        ):
+            if bound is not None:
+                conds.append(column >= bound if after else column <= bound)
+        if scratch is not None:
+            conds.append(c.scratch == scratch)
+        sort: list[sa.UnaryExpression[Any]] = []
+        for key, descending in order:
+            if key not in BUILD_ORDER_KEYS:
+                raise RegistryError(
+                    f"cannot order module builds by {key!r}",
+                    hint="order by " + ", ".join(BUILD_ORDER_KEYS),
+                )
+            column = c[BUILD_ORDER_KEYS[key]]
+            sort.append(column.desc() if descending else column.asc())
+        sort.append(c.id.desc())
+        query = sa.select(t_builds).where(*conds).order_by(*sort).offset(max(0, offset))
+        if limit is not None:
+            query = query.limit(limit)
+        count = sa.select(sa.func.count()).select_from(t_builds).where(*conds)
+        with self._read() as conn:
+            total = int(conn.scalar(count) or 0)
+            return total, [_build_record(row) for row in conn.execute(query)]
+
+    def stream_summaries(
+        self,
+        *,
+        name: str | None = None,
+        stream: str | None = None,
+        q: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[int, list[StreamSummary]]:
+        """Every module stream the registry knows (by a build, an end of life or explicit
+        owners), by name and stream, as ``(total, one page)``.
+
+        ``q`` keeps streams whose ``name:stream`` contains it (case-insensitive).
+        """
+        keys = sa.union(
+            sa.select(t_builds.c.name, t_builds.c.stream),
+            sa.select(t_eol.c.name, t_eol.c.stream),
+            sa.select(t_owners.c.name, t_owners.c.stream),
+        ).subquery()
+        conds: list[sa.ColumnElement[bool]] = []
+        if name is not None:
+            conds.append(keys.c.name == name)
+        if stream is not None:
+            conds.append(keys.c.stream == stream)
+        if q:
+            escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            label = sa.func.lower(keys.c.name + ":" + keys.c.stream)
+            conds.append(label.like("%" + escaped + "%", escape="\\"))
+        page = (
+            sa.select(keys.c.name, keys.c.stream)
+            .where(*conds)
+            .order_by(keys.c.name, keys.c.stream)
+            .offset(max(0, offset))
+        )
+        if limit is not None:
+            page = page.limit(limit)
+        count = sa.select(sa.func.count()).select_from(keys).where(*conds)
+        ready = MODULE_STATES["ready"]
+        with self._read() as conn:
+            total = int(conn.scalar(count) or 0)
+            pairs = [(row.name, row.stream) for row in conn.execute(page)]
+            names = sorted({n for n, _ in pairs})
+            stats: dict[tuple[str, str], tuple[int, int | None, int | None]] = {}
+            if names:
+                ready_id = sa.func.max(
+                    sa.case((t_builds.c.state == ready, t_builds.c.id), else_=None)
+                )
+                rows = conn.execute(
+                    sa.select(
+                        t_builds.c.name,
+                        t_builds.c.stream,
+                        sa.func.count().label("builds"),
+                        sa.func.max(t_builds.c.id).label("latest"),
+                        ready_id.label("ready"),
+                    )
+                    .where(t_builds.c.name.in_(names))
+                    .group_by(t_builds.c.name, t_builds.c.stream)
+                )
+                for row in rows:
+                    stats[(row.name, row.stream)] = (int(row.builds), row.latest, row.ready)
+        return total, [StreamSummary(n, s, *stats.get((n, s), (0, None, None))) for n, s in pairs]
+
+    def dependents(self) -> dict[tuple[str, str], list[str]]:
+        """``(name, stream)`` → the ``N:S`` whose newest build buildrequires or requires it,
+        sorted. A requirement on no stream in particular counts for every stream."""
+        latest = (
+            sa.select(sa.func.max(t_builds.c.id).label("id"))
+            .group_by(t_builds.c.name, t_builds.c.stream)
+            .subquery()
+        )
+        query = sa.select(
+            t_builds.c.name, t_builds.c.stream, t_builds.c.buildrequires, t_builds.c.requires
+        ).join(latest, latest.c.id == t_builds.c.id)
+        out: dict[tuple[str, str], set[str]] = {}
+        wildcard: dict[str, set[str]] = {}
+        with self._read() as conn:
+            rows = list(conn.execute(query))
+            streams: dict[str, set[str]] = {}
+            for row in conn.execute(sa.select(t_builds.c.name, t_builds.c.stream).distinct()):
+                streams.setdefault(row.name, set()).add(row.stream)
+        for row in rows:
+            me = f"{row.name}:{row.stream}"
+            for dep, dep_stream in (row.buildrequires or {}).items():
+                out.setdefault((dep, dep_stream), set()).add(me)
+            for dep, dep_streams in (row.requires or {}).items():
+                wanted = [s for s in dep_streams if not s.startswith("-")]
+                if not wanted:
+                    wildcard.setdefault(dep, set()).add(me)
+                for dep_stream in wanted:
+                    out.setdefault((dep, dep_stream), set()).add(me)
+        for dep, users in wildcard.items():
+            for dep_stream in streams.get(dep, ()):
+                out.setdefault((dep, dep_stream), set()).update(users)
+        return {key: sorted(users - {f"{key[0]}:{key[1]}"}) for key, users in out.items()}
 
     # ----------------------------------------------------------------- catalogue
 
