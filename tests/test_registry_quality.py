@@ -136,7 +136,7 @@ class Migration(unittest.TestCase):
         registry = new_registry(self)
         self.assertEqual(revision(registry), HEAD)
         tables = set(sa.inspect(registry._engine).get_table_names())
-        self.assertEqual(tables, OLD_TABLES | QUALITY_TABLES | {VERSION_TABLE})
+        self.assertEqual(tables, OLD_TABLES | QUALITY_TABLES | {"stream_owners", VERSION_TABLE})
         columns = {c["name"] for c in sa.inspect(registry._engine).get_columns("module_builds")}
         self.assertLessEqual(NEW_BUILD_COLUMNS, columns)
 
