@@ -14,7 +14,7 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
-.PHONY: setup system-packages venv test lint format demo demo-stop lock clean
+.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz
 
 setup: system-packages $(STAMP)
 
@@ -54,8 +54,8 @@ test: setup
 	  $(VPY) tools/trial_summary.py .trial.log
 
 lint: setup
-	$(VENV)/bin/ruff check buildbot_modules tests bench tools contrib/checks
-	$(VENV)/bin/ruff format --check buildbot_modules tests bench tools contrib/checks
+	$(VENV)/bin/ruff check buildbot_modules tests bench tools contrib/checks fuzz
+	$(VENV)/bin/ruff format --check buildbot_modules tests bench tools contrib/checks fuzz
 	$(VENV)/bin/mypy
 
 format: setup
@@ -71,6 +71,12 @@ demo: setup
 demo-stop:
 	@test -x $(VPY) || { echo "nothing to stop (no $(VENV))"; exit 0; }; \
 	  $(VPY) -m buildbot_modules.demo stop --folder .demo
+
+# Fuzzes the module loader + lint, gating policies and the webhook parsers (docs/fuzzing.md):
+# FUZZ_SECONDS per target (default 60); exits non-zero on a finding. Not part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(VPY) fuzz/run.py $(FUZZ_TARGETS)
 
 # Re-resolves the newest versions the ranges allow; review the diff, then run make test.
 lock:

@@ -47,7 +47,7 @@ def default_names(path: str, name: str | None, stream: str | None) -> tuple[str,
 def commit_time(path: str) -> int:
     """The file's last commit time (unix seconds), or now when it is not committed."""
     stamp = _git(os.path.dirname(path), "log", "-1", "--format=%ct", "--", os.path.basename(path))
-    return int(stamp) if stamp.isdigit() else int(time.time())
+    return int(stamp) if (stamp.isascii() and stamp.isdigit()) else int(time.time())
 
 
 def _policy(args: argparse.Namespace) -> LintPolicy:

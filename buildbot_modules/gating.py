@@ -201,6 +201,24 @@ class _PolicyLoader(yaml.SafeLoader):
     ``!RemoteRule``, keeps the line of every mapping and key, and refuses other tags and
     duplicate keys."""
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's own scalar constructors fail with plain Python errors on values they
+        # matched but cannot build (found by fuzz/): `!!bool x` (KeyError), `!!int ""`
+        # (IndexError), `!!int x`, a date 2020-13-45 or an integer of more than 4300
+        # digits (ValueError), `!!timestamp x` (AttributeError). Each is the file's
+        # mistake: say so, with its line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, LookupError, AttributeError, TypeError, OverflowError) as e:
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise PolicyError(
+                f"invalid {tag} value {shown!r}: {str(e)[:80]}",
+                line=_line(node),
+                hint="quote the value to keep it a string",
+            ) from None
+
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1

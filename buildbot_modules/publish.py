@@ -220,7 +220,7 @@ def published(publish_root: str, area: str = "stage") -> list[Published]:
         for stream in subdirs(os.path.join(area_dir, name)):
             for vc in subdirs(os.path.join(area_dir, name, stream)):
                 version, _, context = vc.partition(".")
-                if not version.isdigit() or not context:
+                if not (version.isascii() and version.isdigit()) or not context:
                     continue
                 for arch in subdirs(os.path.join(area_dir, name, stream, vc)):
                     path = os.path.join(area_dir, name, stream, vc, arch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from typing import Any
 
@@ -23,6 +24,8 @@ OTHER_KINDS = {"modulemd-defaults", "modulemd-obsoletes", "modulemd-translations
 
 _LINE_IN_MESSAGE = re.compile(r"\s*\[line (\d+) col \d+\]")
 _UNKNOWN_KEY = re.compile(r"Unexpected key in [^:]*: (\S+)")
+_VERSION = re.compile(r"[0-9]{1,18}")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
 @cache
@@ -89,11 +92,21 @@ def _load_one(raw: RawDocument, source: str, name: str | None, stream: str | Non
     top = raw.data if isinstance(raw.data, dict) else {}
     kind = _scalar(top.get("document"))
     version_text = _scalar(top.get("version"))
-    version = int(version_text) if version_text and version_text.isdigit() else None
+    # ASCII digits only, and few: str.isdigit() accepts "²" and int() refuses it (and any
+    # number past 4300 digits). Another version is libmodulemd's to report.
+    version = int(version_text) if version_text and _VERSION.fullmatch(version_text) else None
     doc = Document(source, raw, kind, version)
     body = doc.data
     doc.name = _scalar(body.get("name")) or name
     doc.stream = _scalar(body.get("stream")) or stream
+    if kind in MODULE_KINDS:
+        doc.error = (
+            _eol_error(raw, body, source)
+            or _rpm_buildopts_error(raw, body, kind == "modulemd-packager" and version == 3, source)
+            or _empty_artifacts_error(raw, body, source)
+        )
+        if doc.error is not None:
+            return doc
     Modulemd = modulemd()
     from gi.repository import GLib
 
@@ -105,7 +118,7 @@ def _load_one(raw: RawDocument, source: str, name: str | None, stream: str | Non
                 strict = Modulemd.ModuleIndex.new()
                 _ok, failures = strict.update_from_string(_named(raw, doc), True)
                 if failures:
-                    raise failures[0].get_gerror()
+                    raise _gerror(failures[0], source)
             # libmodulemd crashes converting a nameless packager v3 document: name it.
             _kind, obj = Modulemd.read_packager_string(
                 raw.text, doc.name or "unnamed", doc.stream or "unnamed"
@@ -127,12 +140,120 @@ def _load_one(raw: RawDocument, source: str, name: str | None, stream: str | Non
             ok, failures = index.update_from_string(raw.text, True)
             doc.obj = index
             if failures:
-                raise failures[0].get_gerror()
+                raise _gerror(failures[0], source)
             if not ok:  # pragma: no cover - libmodulemd reports failures when not ok
                 raise ModuleError("libmodulemd could not read this document", source=source)
     except GLib.Error as e:
         doc.error = _from_glib(e.message, raw, source)
+    except ModuleError as e:
+        doc.error = e
+        if e.line is None:
+            e.line = raw.line
     return doc
+
+
+def _gerror(failure: Any, source: str) -> Exception:
+    """The GLib.Error of a libmodulemd read failure. A stream v1 document with an empty
+    ``artifacts: {}`` fails with no error at all (found by fuzz/): say so instead."""
+    error = failure.get_gerror()
+    if error is None:
+        return ModuleError("libmodulemd: invalid document (no detail given)", source=source)
+    return error  # type: ignore[no-any-return]
+
+
+def _empty_artifacts_error(
+    raw: RawDocument, body: dict[str, Any], source: str
+) -> ModuleError | None:
+    """``artifacts: {}``: libmodulemd fails on it with no error at all and a GLib warning
+    (found by fuzz/); say what is wrong instead."""
+    if body.get("artifacts") == {}:
+        return ModuleError(
+            "artifacts is an empty mapping",
+            source=source,
+            line=raw.line_of("data", "artifacts"),
+            hint="list the RPMs under `artifacts: rpms:`, or leave artifacts out",
+        )
+    return None
+
+
+def _eol_error(raw: RawDocument, body: dict[str, Any], source: str) -> ModuleError | None:
+    """An end-of-life date (``data.eol``, ``servicelevels.<name>.eol``) that is not a real
+    YYYY-MM-DD date, found here: libmodulemd 2.14 crashes the process (a segmentation
+    fault) on one that looks like a date but is not, e.g. 2077-13-01 or 2077-10-32
+    (found by fuzz/)."""
+    levels = body.get("servicelevels")
+    places: list[tuple[tuple[str | int, ...], Any]] = [(("data", "eol"), body.get("eol"))]
+    if isinstance(levels, dict):
+        places += [
+            (("data", "servicelevels", name, "eol"), level.get("eol"))
+            for name, level in levels.items()
+            if isinstance(level, dict)
+        ]
+    for path, value in places:
+        if not isinstance(value, str):
+            continue  # absent, or libmodulemd's own (safe) error for a list or mapping
+        match = _DATE.fullmatch(value)
+        try:
+            if match is None:
+                raise ValueError(value)
+            date(*(int(part) for part in match.groups()))
+        except ValueError:
+            return ModuleError(
+                f"{'.'.join(str(p) for p in path[1:])} {value!r} is not a date",
+                source=source,
+                line=raw.line_of(*path),
+                hint="write the end of life as YYYY-MM-DD, e.g. 2030-12-31",
+            )
+    return None
+
+
+def _rpm_buildopts_error(
+    raw: RawDocument, body: dict[str, Any], v3: bool, source: str
+) -> ModuleError | None:
+    """A mistake inside ``buildopts.rpms`` (data's, or a v3 configuration's), found here.
+
+    libmodulemd 2.14 reports any mistake there (an unknown key, ``macros`` not text,
+    ``whitelist`` entries not names) with a GError whose message is gone — freed: reading
+    it prints a GLib warning, gives ``None`` or crashes the process (found by fuzz/).
+    So such a block never reaches libmodulemd.
+    """
+    configurations = body.get("configurations")
+    places: list[tuple[tuple[str | int, ...], Any]] = [
+        (("data", "buildopts"), body.get("buildopts"))
+    ]
+    if v3:  # buildopts belong to each configuration there
+        places = [
+            (("data", "configurations", i, "buildopts"), conf.get("buildopts"))
+            for i, conf in enumerate(configurations if isinstance(configurations, list) else [])
+            if isinstance(conf, dict)
+        ]
+    for place, buildopts in places:
+        if not isinstance(buildopts, dict) or "rpms" not in buildopts:
+            continue
+        path = (*place, "rpms")
+        where = ".".join(str(p) for p in path[1:])
+        rpms = buildopts["rpms"]
+        if not isinstance(rpms, dict):
+            return ModuleError(
+                f"{where} must be a mapping",
+                source=source,
+                line=raw.line_of(*path),
+                hint="give `macros: |` and/or `whitelist: [NAMES]` under it",
+            )
+        for key, value in rpms.items():
+            line = raw.line_of(*path, key)
+            if key not in ("macros", "whitelist"):
+                return ModuleError(
+                    f"Unexpected key in {where}: {key}",
+                    source=source,
+                    line=line,
+                    hint="buildopts.rpms has macros and whitelist",
+                )
+            names = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            if not (value is None or isinstance(value, str) or (key == "whitelist" and names)):
+                what = "text (`macros: |`)" if key == "macros" else "a list of package names"
+                return ModuleError(f"{where}.{key} must be {what}", source=source, line=line)
+    return None
 
 
 def _named(raw: RawDocument, doc: Document) -> str:
@@ -149,8 +270,12 @@ def _named(raw: RawDocument, doc: Document) -> str:
     return "---\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def _from_glib(message: str, raw: RawDocument, source: str) -> ModuleError:
+def _from_glib(message: str | None, raw: RawDocument, source: str) -> ModuleError:
     line = raw.line
+    if message is None:  # libmodulemd lost it (see _rpm_buildopts_error)
+        return ModuleError(
+            "libmodulemd: invalid document (no detail given)", source=source, line=line
+        )
     match = _LINE_IN_MESSAGE.search(message)
     if match:
         line = raw.line + int(match.group(1)) - 1

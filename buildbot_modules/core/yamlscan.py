@@ -96,7 +96,7 @@ def scan(text: str, source: str = "") -> list[RawDocument]:
             node = loader.get_node()
             start = starts[index]
             end = starts[index + 1] if index + 1 < len(starts) else len(lines)
-            data, where = _to_data(node)
+            data, where = _to_data(node, source)
             docs.append(RawDocument("".join(lines[start:end]), start + 1, data, where))
             index += 1
     except yaml.YAMLError as e:  # pragma: no cover - _check_events parsed it already
@@ -182,11 +182,33 @@ def _check_events(text: str, source: str) -> list[int]:
     return starts
 
 
-def _to_data(node: yaml.Node) -> tuple[Any, dict[Path, int]]:
+def _to_data(node: yaml.Node, source: str = "") -> tuple[Any, dict[Path, int]]:
     where: dict[Path, int] = {}
+    # Collections being converted: an alias inside its own anchor (`&a [*a]`) makes the
+    # node graph a cycle, which the composer allows and plain data cannot hold.
+    open_nodes: set[int] = set()
 
     def convert(n: yaml.Node, path: Path) -> Any:
         where.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.CollectionNode):
+            if id(n) in open_nodes:
+                raise ModuleError(
+                    "YAML alias inside its own anchor (a recursive structure); refused",
+                    source=source,
+                    line=n.start_mark.line + 1,
+                    hint="write the values out; modulemd does not need anchors",
+                )
+            open_nodes.add(id(n))
+            try:
+                return convert_collection(n, path)
+            finally:
+                open_nodes.discard(id(n))
+        plain = getattr(n, "style", None) is None
+        if plain and n.value in _NULLS and n.tag != "tag:yaml.org,2002:str":
+            return None
+        return n.value
+
+    def convert_collection(n: yaml.CollectionNode, path: Path) -> Any:
         if isinstance(n, yaml.MappingNode):
             out: dict[str, Any] = {}
             for k, v in n.value:
@@ -194,11 +216,6 @@ def _to_data(node: yaml.Node) -> tuple[Any, dict[Path, int]]:
                 where[(*path, key)] = k.start_mark.line + 1
                 out[key] = convert(v, (*path, key))
             return out
-        if isinstance(n, yaml.SequenceNode):
-            return [convert(v, (*path, i)) for i, v in enumerate(n.value)]
-        plain = getattr(n, "style", None) is None
-        if plain and n.value in _NULLS and n.tag != "tag:yaml.org,2002:str":
-            return None
-        return n.value
+        return [convert(v, (*path, i)) for i, v in enumerate(n.value)]
 
     return convert(node, ()), where

@@ -136,6 +136,15 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
             from .bus import bus_services
 
             config_dict["services"] += bus_services(site, s, poller="bbmod-distgit")
+        if s.webhooks:  # push webhooks at <url>change_hook/<source> (hooks.py)
+            from .hooks import change_hook_dialects
+
+            self.www.setdefault("change_hook_dialects", {}).update(change_hook_dialects(site, s))
+        # Secrets from files (util.Secret), and mail to owners (docs/running.md).
+        from .notify import notifiers, secrets_providers
+
+        config_dict.setdefault("secretsProviders", []).extend(secrets_providers(s))
+        config_dict["services"] += notifiers(site, s)
         self.add_module_builders(site, build_workers)
         self.add_quality(site)
         self.add_lint_builder()
@@ -260,16 +269,11 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                     ],
                 )
             )
-        if s.users:
-            self.www["auth"] = util.UserPasswordAuth(dict(s.users))
-            self.www["authz"] = util.Authz(
-                allowRules=[
-                    util.ForceBuildEndpointMatcher(builder=ACTIONS_BUILDER, role="releng"),
-                    util.StopBuildEndpointMatcher(builder=ACTIONS_BUILDER, role="releng"),
-                    util.RebuildBuildEndpointMatcher(builder=ACTIONS_BUILDER, role="releng"),
-                ],
-                roleMatchers=[util.RolesFromUsername(roles=["releng"], usernames=list(s.releng))],
-            )
+        # Login and who may press which button (auth.py, docs/running.md "Who may do what");
+        # nothing without accounts.
+        from .auth import web_auth
+
+        self.www.update(web_auth(site, s))
         from .web import quality_dashboard
 
         self.www.setdefault("plugins", {}).setdefault("wsgi_dashboards", []).append(

@@ -95,7 +95,7 @@ def target_of(site: ModuleSite, registry_id: int) -> Target:
 def find_build(site: ModuleSite, nsvc: str) -> int:
     """The registry id of ``N:S:V:C`` (blocking); ModuleError when unknown."""
     parts = nsvc.strip().split(":")
-    if len(parts) != 4 or not parts[2].isdigit():
+    if len(parts) != 4 or not (parts[2].isascii() and parts[2].isdigit()):
         raise ModuleError(f"{nsvc!r} is not NAME:STREAM:VERSION:CONTEXT")
     name, stream, version, context = parts
     for build in site.registry.module_builds(name=name, stream=stream):

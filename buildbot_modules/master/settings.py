@@ -31,7 +31,8 @@ class Settings:
 
     title: str = "buildbot-modules"
     url: str = "http://localhost:8010/"
-    # Loopback only by default: the UI has no authentication yet (issue #8 adds it).
+    # Loopback only by default: without accounts (users, htpasswd_file, oidc_issuer) the
+    # UI has no login and anyone who reaches it may do anything (docs/running.md).
     www_port: int | str | None = "tcp:8010:interface=127.0.0.1"
     db_url: str = "sqlite:///state.sqlite"
     # The module registry (published module builds); SQLite beside the master by default.
@@ -80,6 +81,21 @@ class Settings:
     # alone may waive, promote and re-run checks. No users: no login (loopback UI).
     users: dict[str, str] = field(default_factory=dict)
     releng: list[str] = field(default_factory=list)
+    # Who may do what (docs/running.md "Who may do what", master/auth.py). Local accounts
+    # also from an htpasswd file (bcrypt, apr1/MD5 or {SHA} hashes).
+    htpasswd_file: str = ""
+    packagers: list[str] = field(default_factory=list)  # may build the streams they own
+    qe: list[str] = field(default_factory=list)  # may waive
+    anonymous_read: bool = True  # False: reading the UI and the API needs a login too
+    # OpenID Connect login: the issuer's URL (discovery at <issuer>/.well-known/...), the
+    # client id, and its secret from a file or a Buildbot secret (its NAME), never here.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret_file: str = ""
+    oidc_client_secret_secret: str = ""
+    oidc_scope: str = "openid profile email"
+    oidc_name: str = "OpenID Connect"  # the login button: "Login with <name>"
+    oidc_groups: dict[str, str] = field(default_factory=dict)  # OIDC group -> role
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
     # The message bus (fedora-messaging, docs/running.md "Message bus"): the AMQP broker's
@@ -90,6 +106,22 @@ class Settings:
     bus_consume: bool = True  # build on git.receive messages (besides the poller)
     bus_publish: bool = True  # publish module state changes
     bus_queue: str = "buildbot-modules"  # durable: pushes wait there while the master is down
+    # Push webhooks (docs/running.md "Push webhooks"): source name (its URL is
+    # <url>change_hook/<name>) -> {"dialect": "pagure"|"forgejo", "secret_file": path,
+    # "namespaces": "modules,rpms"}. Secrets live in those files, never in settings.
+    webhooks: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Notifications (docs/running.md "Notifications and secrets"): e-mail to a module
+    # stream's owners through this SMTP relay (host:port); "" = no mail.
+    smtp_relay: str = ""
+    smtp_tls: bool = False  # require STARTTLS
+    smtp_user: str = ""  # "" = no SMTP authentication
+    smtp_password_secret: str = ""  # the NAME of a Buildbot secret (a file in secrets_dir)
+    mail_from: str = "buildbot-modules@localhost"
+    mail_domain: str = "fedoraproject.org"  # an owner's user name -> name@mail_domain
+    notify: list[str] = field(default_factory=lambda: ["failed", "held"])  # + "not-promoted"
+    # A folder of secret files, one secret per file (Buildbot's SecretInAFile provider):
+    # util.Secret("name") in master.cfg, and settings that name a secret.
+    secrets_dir: str = ""
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
     bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
     basedir: str = "."
@@ -109,9 +141,9 @@ class Settings:
         for name, command in self.check_commands.items():
             if not command or not all(isinstance(a, str) for a in command):
                 raise ValueError(f"check_commands.{name}: a command is a list of strings")
-        unknown = sorted(set(self.releng) - set(self.users))
-        if unknown:
-            raise ValueError(f"releng: {', '.join(unknown)} not in users")
+        from .auth import check_auth_settings
+
+        check_auth_settings(self)
         if not self.platforms:
             raise ValueError("platforms: name at least one platform stream, e.g. ['f39']")
         if self.amqp_url and not self.amqp_url.startswith(("amqp://", "amqps://")):
@@ -120,6 +152,20 @@ class Settings:
             raise ValueError("bus_topic_prefix and bus_queue must not be empty with amqp_url")
         if self.poll_interval < 0:
             raise ValueError("poll_interval: seconds (at least 1), or 0 for no polling")
+        if self.webhooks:
+            from .hooks import check_webhooks
+
+            check_webhooks(self.webhooks, self.path)
+        unknown_events = sorted(set(self.notify) - {"failed", "held", "not-promoted"})
+        if unknown_events:
+            raise ValueError(f"notify: {unknown_events}; use 'failed', 'held', 'not-promoted'")
+        if not self.mail_domain or "@" in self.mail_domain:
+            raise ValueError(f"mail_domain {self.mail_domain!r}: a domain, e.g. 'example.org'")
+        relay_port = self.smtp_relay.rpartition(":")[2]
+        if self.smtp_relay and not (relay_port.isdigit() and ":" in self.smtp_relay):
+            raise ValueError(f"smtp_relay {self.smtp_relay!r}: host:port, e.g. 'localhost:25'")
+        if self.smtp_user and not self.smtp_password_secret:
+            raise ValueError("smtp_user needs smtp_password_secret (a secret's name, not it)")
 
     def path(self, value: str) -> str:
         """``value`` as an absolute path, relative to the settings' folder."""

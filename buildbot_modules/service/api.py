@@ -9,7 +9,6 @@ them: ``{"status": 404, "error": "Not Found", "message": "..."}``.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import os
 import time
@@ -27,6 +26,13 @@ from twisted.python import log
 from twisted.web import http, resource, server
 
 from ..core.problems import ModuleError
+from ..master.auth import (
+    accounts_configured,
+    check_password,
+    may_manage_stream,
+    owns,
+    roles_of,
+)
 from ..master.dot import render_svg
 from ..master.threads import in_thread
 from ..registry import (
@@ -35,7 +41,6 @@ from ..registry import (
     NotFound,
     RegistryError,
     StreamSummary,
-    owner_matches,
 )
 from .openapi import openapi_document
 from .queries import BadRequest, build_json, iso, page_meta, paging, parse_build_query
@@ -95,6 +100,7 @@ def _json(value: Any, status: int = 200) -> Reply:
 class User:
     name: str
     releng: bool
+    info: dict[str, Any] | None = None  # the Buildbot session's user info (OIDC groups)
 
 
 class ServiceResource(resource.Resource):
@@ -154,6 +160,9 @@ class ServiceResource(resource.Resource):
     async def route(self, request: Any) -> Reply:
         method = request.method.decode("ascii", "replace").upper()
         parts = [p.decode("utf-8", "replace") for p in request.postpath]
+        settings = self.site.settings
+        if not settings.anonymous_read and accounts_configured(settings):
+            self.user(request)  # reading needs a login too (401 otherwise)
         if not parts or parts[0] != "1":
             raise ApiError(404, "the API is at /module-build-service/1/ (see 1/openapi.json)")
         rest = "/".join(parts[1:])
@@ -197,19 +206,19 @@ class ServiceResource(resource.Resource):
     # -- auth
 
     def user(self, request: Any) -> User:
-        """Who asks: HTTP Basic against ``users``, else the Buildbot session; 401 if
-        nobody. A site without ``users`` has no login: everyone may do everything."""
+        """Who asks: HTTP Basic against the local accounts (``users``, the htpasswd
+        file), else the Buildbot session; 401 if nobody. A site without accounts has no
+        login: everyone may do everything. Roles: :func:`..master.auth.roles_of`."""
         settings = self.site.settings
-        if not settings.users:
+        if not accounts_configured(settings):
             return User("anonymous", True)
         header = request.getHeader(b"authorization") or b""
         if header.lower().startswith(b"basic "):
             name = request.getUser().decode("utf-8", "replace")
             password = request.getPassword().decode("utf-8", "replace")
-            known = settings.users.get(name)
-            if known is None or not hmac.compare_digest(known.encode(), password.encode()):
+            if not check_password(settings, name, password):
                 raise ApiError(401, f"wrong user name or password for {name!r}", _challenge())
-            return User(name, name in settings.releng)
+            return User(name, "releng" in roles_of(settings, name))
         try:
             info = self.master.www.getUserInfos(request) or {}
         except Exception:
@@ -219,11 +228,12 @@ class ServiceResource(resource.Resource):
             raise ApiError(
                 401, "log in (Buildbot session) or send HTTP Basic credentials", _challenge()
             )
-        return User(str(name), str(name) in settings.releng)
+        return User(str(name), "releng" in roles_of(settings, info), dict(info))
 
     def owns_stream(self, user: User, name: str, stream: str) -> bool:
-        """Blocking: whether ``user`` is one of the stream's owners."""
-        return any(owner_matches(o, user.name) for o in self.site.registry.owners(name, stream))
+        """Blocking: whether ``user`` may manage the stream (an owner, or releng)."""
+        who = user.info or user.name
+        return may_manage_stream(self.site.settings, who, self.site.registry.owners(name, stream))
 
     # -- module builds
 
@@ -414,7 +424,7 @@ class ServiceResource(resource.Resource):
             record = find_build(self.site.registry, _build_ref(ref))
             allowed = (
                 user.releng
-                or owner_matches(record.owner, user.name)
+                or owns(user.info or user.name, [record.owner])
                 or self.owns_stream(user, record.name, record.stream)
             )
             if not allowed:

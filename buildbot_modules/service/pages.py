@@ -31,6 +31,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from ..master.auth import accounts_configured, may_manage_stream
 from ..master.threads import in_thread
 from ..registry.model import (
     ComponentRecord,
@@ -287,13 +288,17 @@ class ModulePages(resource.Resource):
         return [p.decode("utf-8", "replace") for p in request.postpath or []]
 
     async def _get(self, request: server.Request) -> Reply:
+        settings = self.site.settings
+        reader = self.username(request)
+        if not settings.anonymous_read and accounts_configured(settings) and reader is None:
+            raise HTTPError(403, "log in to Buildbot to read the module pages")
         path = self._route(request)
         if not path:
             return Reply("", 301, {"Location": self.link("")})
         args = parse_qs(urlsplit(request.uri.decode("utf-8", "replace")).query)
         if path == [""]:
             return await self.streams_page(args.get("q", [""])[0].strip())
-        if len(path) == 2 and path[0] == "build" and path[1].isdigit():
+        if len(path) == 2 and path[0] == "build" and (path[1].isascii() and path[1].isdigit()):
             return await self.build_page(int(path[1]))
         if len(path) == 2 and path[0] == "stack":
             return await self.stack_page(*parse_stream(path[1]))
@@ -691,7 +696,7 @@ class ModulePages(resource.Resource):
             f'<tr><th>links</th><td><a href="{e(self.link("stack", key))}">stack picture</a>'
             "</td></tr></table>",
         ]
-        if user and self.may_edit(user, view.owners):
+        if user and self.may_edit(request, view.owners):
             owners_field = (
                 '<label>Owners (comma separated) <input name="owners" size="40" '
                 f'value="{e(", ".join(view.owners))}"></label><br>'
@@ -744,8 +749,13 @@ class ModulePages(resource.Resource):
         name = info.get("username")
         return str(name) if name else None
 
-    def may_edit(self, user: str, owners: Sequence[str]) -> bool:
-        return user in self.site.settings.releng or user in owners
+    def may_edit(self, request: server.Request, owners: Sequence[str]) -> bool:
+        """The stream's owners and release engineering (``master.auth``'s roles)."""
+        try:
+            info = self.master.www.getUserInfos(request)
+        except Exception:  # no session secret: the web server is not configured
+            return False
+        return isinstance(info, dict) and may_manage_stream(self.site.settings, info, owners)
 
     def form_token(self, user: str) -> str:
         """Ties a form to the logged-in user: another site cannot post it for them."""
@@ -756,7 +766,7 @@ class ModulePages(resource.Resource):
         if user is None:
             raise HTTPError(403, "log in to Buildbot to edit a module stream")
         owners = await in_thread(stream_owners, self.site, name, stream)
-        if not self.may_edit(user, owners):
+        if not self.may_edit(request, owners):
             raise HTTPError(403, f"{user} is neither an owner of {name}:{stream} nor in releng")
         form = {
             k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace").strip()

@@ -99,7 +99,7 @@ def _flag(key: str, text: str) -> bool:
 def state_name(text: str) -> str:
     """A module state by name or MBS number → its name; :class:`BadRequest` otherwise."""
     value = text.strip().lower()
-    if value.isdigit() and int(value) in STATE_NAMES:
+    if (value.isascii() and value.isdigit()) and int(value) in STATE_NAMES:
         return STATE_NAMES[int(value)]
     if value in MODULE_STATES:
         return value
@@ -113,7 +113,10 @@ def paging(args: Mapping[str, Sequence[str]]) -> tuple[int, int]:
         values = args.get(key)
         if not values:
             return default
-        if not values[-1].strip().isdigit() or int(values[-1]) < 1:
+        if (
+            not (values[-1].strip().isascii() and values[-1].strip().isdigit())
+            or int(values[-1]) < 1
+        ):
             raise BadRequest(f"{key}: {values[-1]!r} is not a positive integer")
         return int(values[-1])
 
@@ -159,7 +162,7 @@ def parse_build_query(args: Mapping[str, Sequence[str]]) -> BuildQuery:
             f[key] = args[key][-1]
     if args.get("version"):
         text = args["version"][-1]
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise BadRequest(f"version: {text!r} is not a number")
         f["version"] = int(text)
     if args.get("state"):

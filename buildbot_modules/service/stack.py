@@ -23,10 +23,10 @@ def find_build(registry: Registry, ref: str) -> ModuleBuildRecord:
     """A build by registry id, ``N:S:V:C``, or ``N:S`` (its newest ready build, else its
     newest build); :class:`NotFound` when there is none."""
     text = ref.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return registry.module_build(int(text))
     parts = text.split(":")
-    if len(parts) == 4 and parts[2].isdigit():
+    if len(parts) == 4 and (parts[2].isascii() and parts[2].isdigit()):
         name, stream, version, context = parts
         _, found = registry.query_module_builds(
             name=name, stream=stream, version=int(version), context=context, limit=20
