@@ -151,6 +151,29 @@ def may_manage_stream(
     return "releng" in roles_of(settings, user) or owns(user, owners)
 
 
+def push_refusal(settings: Settings, registry: Any, pusher: str, name: str, stream: str) -> str:
+    """Why a push that its source authenticated as ``pusher`` (a signed webhook's forge
+    user, a bus message's account) may not build ``name:stream``; "" when it may.
+
+    Allowed: release engineering; the stream's owners; for a stream nobody owns yet,
+    packagers. Without accounts on the site there is no one to check against. Pushes the
+    poller sees carry no pusher: there the dist-git's own push permissions are the gate.
+    """
+    if not pusher or not accounts_configured(settings):
+        return ""
+    roles = roles_of(settings, pusher)
+    if "releng" in roles:
+        return ""
+    owners = registry.owners(name, stream)
+    if owns(pusher, owners):
+        return ""
+    if not owners and "packager" in roles:
+        return ""
+    if owners:
+        return f"push by {pusher} refused: not an owner of {name}:{stream} ({', '.join(owners)})"
+    return f"push by {pusher} refused: {name}:{stream} has no owner and {pusher} is no packager"
+
+
 # -- local accounts
 
 

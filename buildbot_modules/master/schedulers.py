@@ -61,12 +61,32 @@ class ModuleScheduler(ReconfigurableBaseScheduler):  # type: ignore[misc]
             yield self.startConsumingChanges()
 
     @defer.inlineCallbacks
+    def refusal(self, change: Any, name: str, stream: str) -> Any:
+        """Why this change's authenticated pusher may not build name:stream ("" if allowed)."""
+        pusher = change.properties.getProperty("pushed_by") if change.properties else None
+        if not pusher or self.site is None:
+            return ""
+        from .auth import push_refusal
+
+        site = self.site
+        reason = yield in_thread(
+            push_refusal, site.settings, site.registry, str(pusher), name, stream
+        )
+        if reason:
+            log.msg(f"bbmod: {reason}")
+        return reason
+
+    @defer.inlineCallbacks
     def gotChange(self, change: Any, important: bool) -> Any:
         if change.category == "module":
+            props = module_properties(change.project, change.branch, change.revision)
+            refused = yield self.refusal(change, change.project, change.branch)
+            if refused:  # recorded as a failed build that says why (FetchModule)
+                props.setProperty("push_refused", refused, "scheduler")
             yield self.addBuildsetForChanges(
                 reason=f"push to modules/{change.project} {change.branch}",
                 changeids=[change.number],
-                properties=module_properties(change.project, change.branch, change.revision),
+                properties=props,
             )
         elif change.category == "rpm" and self.site is not None:
             yield self._rebuild_tracking(change)
@@ -81,6 +101,10 @@ class ModuleScheduler(ReconfigurableBaseScheduler):  # type: ignore[misc]
             if stream not in heads:
                 log.msg(f"bbmod: {name}:{stream} tracks rpms/{change.project} but has no branch")
                 continue
+            props = module_properties(name, stream, heads[stream])
+            refused = yield self.refusal(change, name, stream)
+            if refused:
+                props.setProperty("push_refused", refused, "scheduler")
             yield self.addBuildsetForSourceStamps(
                 sourcestamps=[
                     {
@@ -95,7 +119,7 @@ class ModuleScheduler(ReconfigurableBaseScheduler):  # type: ignore[misc]
                     f"rpms/{change.project} {change.branch} changed"
                     f" ({change.revision[:8]}), a component of {name}:{stream}"
                 ),
-                properties=module_properties(name, stream, heads[stream]),
+                properties=props,
             )
 
 

@@ -147,6 +147,11 @@ class FetchModule(ModuleStep):
         state, distgit = self.state, self.site.distgit
         state.name = self.getProperty("module")
         state.stream = self.getProperty("stream")
+        refused = self.getProperty("push_refused")
+        if refused:  # the pusher may not build this module (auth.push_refusal)
+            raise ModuleError(
+                str(refused), hint="ask an owner of the module or release engineering"
+            )
         commit = self.getProperty("module_commit")
         if not commit:
             heads = await in_thread(distgit.heads, "modules", state.name)
