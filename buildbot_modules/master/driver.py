@@ -190,7 +190,12 @@ class BuildComponents(ModuleStep):
     ) -> int:
         registry = self.site.registry
         for unit in units:
-            advance(unit, progress[unit.registry_id].start())
+            # Reused components (plan step) count as finished: never requested.
+            ready = progress[unit.registry_id].start()
+            for component in unit.results:
+                if unit.results[component] == "reused":
+                    ready += progress[unit.registry_id].finish(component)
+            advance(unit, ready)
         self.update(self._summary(units, total, failed))
 
         while self._outstanding:
@@ -271,8 +276,11 @@ class BuildComponents(ModuleStep):
 
     def _summary(self, units: list[BuildUnit], total: int, failed: list[str]) -> str:
         built = sum(1 for u in units for s in u.results.values() if s == "built")
+        reused = sum(1 for u in units for s in u.results.values() if s == "reused")
         building = len(self._outstanding)
-        text = f"{built}/{total} components built, {building} building"
+        text = f"{built + reused}/{total} components built"
+        text += f" ({reused} reused), " if reused else ", "
+        text += f"{building} building"
         gates = [g for g in self._gates.values() if g.count > 1 and g.open_batch < g.count]
         if len(gates) == 1:  # batch scheduling, one context: say which batch runs
             text += f", batch {gates[0].open_batch + 1}/{gates[0].count}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..core.problems import ModuleError
+from ..core.reuse import REBUILD_STRATEGIES
 
 DEFAULT_CHECKS = (
     "modules.modulemd",
@@ -66,6 +67,11 @@ class Settings:
     # "dag": a component is requested as soon as its own dependencies are built;
     # "batches": MBS-style, level by level, a level once the previous one has finished.
     scheduling: str = "dag"
+    # What a new build of a module stream takes from its newest ready build (MBS's
+    # strategies): "changed-and-after" rebuilds changed components and what depends on
+    # them in the DAG, "only-changed" only the changed ones, "all" everything. A module
+    # may choose its own in `xmd: {bbmod: {rebuild_strategy: ...}}`.
+    rebuild_strategy: str = "changed-and-after"
     # Quality (docs/quality.md). Checks every module build runs after publishing to stage:
     # built-in ones, plug-ins (entry points `buildbot_modules.checks`), `check_commands`.
     checks: list[str] = field(default_factory=lambda: list(DEFAULT_CHECKS))
@@ -136,6 +142,11 @@ class Settings:
             raise ValueError(f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild'")
         if self.scheduling not in ("dag", "batches"):
             raise ValueError(f"scheduling {self.scheduling!r}: use 'dag' or 'batches'")
+        if self.rebuild_strategy not in REBUILD_STRATEGIES:
+            raise ValueError(
+                f"rebuild_strategy {self.rebuild_strategy!r}: use one of "
+                + ", ".join(REBUILD_STRATEGIES)
+            )
         if self.promotion not in ("auto", "manual"):
             raise ValueError(f"promotion {self.promotion!r}: use 'auto' or 'manual'")
         for name, command in self.check_commands.items():

@@ -29,6 +29,7 @@ from ..core.lint import LintPolicy, lint_document
 from ..core.module import ModuleStream, modules_of
 from ..core.plan import ComponentPlan, plan_module, plans_dot
 from ..core.problems import ModuleError
+from ..core.reuse import module_strategy, reusable
 from ..core.specs import read_specs
 from ..registry import DuplicateBuild
 from .dot import render_svg
@@ -51,6 +52,7 @@ class BuildUnit:
     plan: ComponentPlan | None = None
     commits: dict[str, str] = field(default_factory=dict)
     results: dict[str, str] = field(default_factory=dict)  # component -> state
+    reused_from: int | None = None  # the module build reused components come from
     compose: Any = None  # compose.ComposeResult once composed
 
     @property
@@ -343,7 +345,12 @@ class PlanModule(ModuleStep):
                 for c in unit.plan.components
             ]
             await in_thread(site.registry.add_components, unit.registry_id, rows)
-            text_logs.append(_plan_text(unit))
+            strategy = module_strategy(
+                _xmd(module), site.settings.rebuild_strategy, source=module.source
+            )
+            unit.reused_from, taken = await in_thread(reuse_components, site, unit, strategy)
+            unit.results.update((c, "reused") for c in taken)
+            text_logs.append(_plan_text(unit, strategy))
         await self.addCompleteLog("plan", "\n".join(text_logs))
         svg = await in_thread(
             render_svg, plans_dot([(u.nsvc, u.plan) for u in state.units if u.plan])
@@ -356,6 +363,9 @@ class PlanModule(ModuleStep):
             f"{len(unit.plan.components)} components in {len(unit.plan.batches())} levels"
             f" ({unit.plan.source})"
         )
+        reused = sum(1 for s in unit.results.values() if s == "reused")
+        if reused:
+            self.summary += f"; {reused} reused from module build {unit.reused_from}"
         if skipped:
             # Visible in the summary: these components exist for other arches only.
             notes = [f"{c} (arches: {', '.join(a)})" for c, a in sorted(skipped.items())]
@@ -394,13 +404,101 @@ def for_arch(module: ModuleStream, arch: str) -> ModuleStream:
     )
 
 
-def _plan_text(unit: BuildUnit) -> str:
+def _xmd(module: ModuleStream) -> dict[str, Any] | None:
+    """The module document's xmd as plain Python (None without one)."""
+    xmd = module.modulemd.get_xmd() if module.modulemd is not None else None
+    value = xmd.unpack() if xmd is not None else None
+    return value if isinstance(value, dict) else None
+
+
+def reuse_components(
+    site: ModuleSite, unit: BuildUnit, strategy: str
+) -> tuple[int | None, list[str]]:
+    """Take what ``strategy`` allows from the newest ready build of the same N:S built
+    against the same streams: those components are recorded ``reused`` and their RPMs
+    linked into this build's artifacts. Returns that build's id and the reused names.
+
+    Nothing is reused when the module's macros or arches differ. A component counts as
+    changed when it is new, has another commit, package or ``after`` list, or its earlier
+    build left no RPMs here.
+    """
+    from ..compose import link_or_copy
+    from .components import RESULTS
+
+    assert unit.plan is not None
+    plan, module, registry = unit.plan, unit.module, site.registry
+    if strategy == "all":
+        return None, []
+    buildrequires = dict(unit.expanded.buildrequires)
+    previous = next(
+        (
+            b
+            for b in registry.module_builds(
+                name=module.name, stream=module.stream, state="ready", scratch=False, limit=None
+            )
+            if b.id != unit.registry_id and b.buildrequires == buildrequires and b.modulemd
+        ),
+        None,
+    )
+    if previous is None or previous.modulemd is None:
+        return None, []
+    try:
+        before = modules_of(load_text(previous.modulemd, previous.nsvc))
+    except ModuleError:
+        return None, []
+    if not before or (before[0].rpm_macros, sorted(before[0].arches)) != (
+        module.rpm_macros,
+        sorted(module.arches),
+    ):
+        return None, []
+    old = {c.name: c for c in registry.components(previous.id)}
+    nevras = registry.artifacts(previous.id)
+    changed = set()
+    for c in plan.components:
+        record = old.get(c)
+        if (
+            record is None
+            or record.state not in ("built", "reused")
+            or record.commit != unit.commits[c]
+            or record.package != (module.components[c].package or c)
+            or sorted(record.after) != sorted(plan.after[c])
+            or not nevras.get(c)
+            or not os.path.isdir(site.artifact_dir(previous.id, c, RESULTS))
+        ):
+            changed.add(c)
+    reused = [c for c in plan.components if c in reusable(plan, changed, strategy)]
+    for c in reused:
+        source = site.artifact_dir(previous.id, c, RESULTS)
+        target = site.artifact_dir(unit.registry_id, c, RESULTS)
+        for base, _dirs, files in os.walk(source):
+            for name in files:
+                if name.endswith(".rpm"):
+                    here = os.path.join(target, os.path.relpath(base, source))
+                    os.makedirs(here, exist_ok=True)
+                    link_or_copy(os.path.join(base, name), os.path.join(here, name))
+        registry.add_artifacts(unit.registry_id, c, nevras[c])
+        registry.set_component_state(
+            unit.registry_id,
+            c,
+            "reused",
+            nvr=old[c].nvr,
+            reason=f"reused from {previous.nsvc} (module build {previous.id})",
+        )
+    return previous.id, reused
+
+
+def _plan_text(unit: BuildUnit, strategy: str = "") -> str:
     assert unit.plan is not None
     lines = [unit.nsvc]
     levels = unit.plan.levels()
     for c in unit.plan.components:
         after = ", ".join(unit.plan.after[c]) or "-"
-        lines.append(f"  level {levels[c]}: {c} @ {unit.commits[c][:8]}  after: {after}")
+        reused = "  (reused)" if unit.results.get(c) == "reused" else ""
+        lines.append(f"  level {levels[c]}: {c} @ {unit.commits[c][:8]}  after: {after}{reused}")
+    if strategy:
+        origin = f", from module build {unit.reused_from}" if unit.reused_from else ""
+        count = sum(1 for s in unit.results.values() if s == "reused")
+        lines.append(f"  rebuild strategy: {strategy}; {count} reused{origin}")
     lines.append("  critical path: " + " -> ".join(unit.plan.critical_path()))
     return "\n".join(lines) + "\n"
 
