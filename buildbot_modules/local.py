@@ -702,8 +702,13 @@ def build_local(opts: Options, out: IO[str] = sys.stdout, err: IO[str] = sys.std
         finally:
             await site.stop_master()
 
-    _run_reactor(main, os.path.join(prep.work, "master.log"))
-    site.stop_workers()
+    try:
+        _run_reactor(main, os.path.join(prep.work, "master.log"))
+    except SystemExit:  # main failed unexpectedly (its error is in `problem`)
+        if not problem:
+            problem.append(f"error: build-local stopped (see {prep.work}/master.log)")
+    finally:
+        site.stop_workers()  # never leave worker processes behind
     if problem:
         err.write("\n".join(problem) + "\n")
         return 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from twisted.trial import unittest
 
@@ -186,6 +187,46 @@ class BuildLocal(unittest.TestCase):
         for stream in ("1.0", "2.0"):
             found = rpms_under(os.path.join(self.root, f"greeter-{stream}", "stage"))
             self.assertTrue(any(f.startswith(f"greeter-{stream}-") for f in found), found)
+
+
+class BuildLocalCleanup(unittest.TestCase):
+    timeout = 120
+
+    def test_an_unexpected_error_stops_the_workers_and_says_so(self) -> None:
+        needs_tools()
+        output = os.path.join(tempdir(self), "out")
+        script = (
+            "import sys\n"
+            "from buildbot_modules import local\n"
+            "async def boom(self):\n"
+            "    raise RuntimeError('injected failure')\n"
+            "local.LocalSite.build = boom\n"
+            "sys.exit(local.build_local(local.Options(module=sys.argv[1], sources=sys.argv[2],"
+            " output=sys.argv[3], stream='main')))\n"
+        )
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                os.path.join(MODULES, "hello", "hello.yaml"),
+                RPMS,
+                output,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=100,
+        )
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertIn("build-local stopped: RuntimeError: injected failure", proc.stderr)
+        left = subprocess.run(
+            ["pgrep", "-f", f"buildbot-worker start --nodaemon {output}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        self.assertEqual(left.stdout.strip(), "", "worker processes outlived build-local")
 
 
 class BuildLocalInput(unittest.TestCase):
