@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from pipeline import free_port, run  # bench/pipeline.py: the same helpers
 
 from buildbot_modules.distgit import DistGit
 from buildbot_modules.master.hooks import signature
@@ -77,22 +78,6 @@ echo x > %{buildroot}/usr/share/lat-pkg/x
 %files
 /usr/share/lat-pkg/x
 """
-
-
-def run(*args: str, timeout: float = 120) -> str:
-    proc = subprocess.run(list(args), capture_output=True, text=True, check=False, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Site:

@@ -17,7 +17,6 @@ state change (``Registry.state_listeners``), the body being the module build as 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,11 +31,9 @@ from twisted.internet import defer, reactor, threads
 from twisted.python import log
 from twisted.python.failure import Failure
 
-from ..core.problems import ModuleError
 from ..registry.model import ModuleBuildRecord
 from .changes import NAMESPACES
 from .site import ModuleSite
-from .threads import in_thread
 
 EXCHANGE = "amq.topic"  # fedora-messaging's default publish exchange
 GIT_RECEIVE = "git.receive"
@@ -259,81 +256,18 @@ class BusConsumer(_Bus, StateMixin):  # type: ignore[misc]
         log.msg(f"bbmod bus: git.receive {push} by {push.pushed_by}: {outcome}")
         return outcome
 
-    def _state_owner(self) -> tuple[Any, defer.DeferredLock]:
-        """Whose ``heads`` state records the pushes already turned into changes: the
-        poller's when it runs (its polls then take the same lock), else this service's."""
-        poller = None
-        with contextlib.suppress(KeyError):
-            poller = self.master.change_svc.getServiceNamed(self.poller_name)
-        owner = poller if poller is not None else self
-        lock: defer.DeferredLock | None = getattr(owner, "_bbmod_heads_lock", None)
-        if lock is None:
-            lock = defer.DeferredLock()
-            if poller is not None:
-                poll = poller.poll
-
-                def locked_poll() -> defer.Deferred[Any]:
-                    return lock.run(poll)
-
-                poller.poll = locked_poll
-            owner._bbmod_heads_lock = lock
-        return owner, lock
-
     async def _handle(self, push: Push) -> str:
-        distgit = self.site.distgit
-        ns, repo = push.namespace, push.repo
-        try:
-            heads = await in_thread(distgit.heads, ns, repo)
-        except ModuleError:
-            return "unknown: no such repository"
-        if push.branch not in heads:
-            return "unknown: no such branch"
-        if not await self._reaches(ns, repo, heads[push.branch], push.rev):
-            return "unknown: commit not on the branch"
-        owner, lock = self._state_owner()
-        await lock.acquire()
-        try:
-            seen: dict[str, dict[str, str]] = await owner.getState("heads", {})
-            key = f"{ns}/{repo}"
-            old = seen.get(key, {}).get(push.branch)
-            if old is not None and await self._reaches(ns, repo, old, push.rev):
-                return "duplicate"  # this commit, or a later one, was built already
-            since = (
-                old if old is not None and await self._reaches(ns, repo, push.rev, old) else None
-            )
-            info = await in_thread(distgit.commit_info, ns, repo, push.rev)
-            files = await in_thread(distgit.changed_files, ns, repo, since, push.rev)
-            properties = {"pushed_by": push.pushed_by} if push.pushed_by else {}
-            await self.master.data.updates.addChange(
-                author=info.author,
-                committer=info.author,
-                revision=push.rev,
-                files=files,
-                comments=info.message,
-                when_timestamp=info.timestamp,
-                branch=push.branch,
-                category=NAMESPACES[ns],
-                project=repo,
-                repository=distgit.path(ns, repo),
-                codebase="",
-                src="bbmod-distgit",
-                properties=properties,
-            )
-            seen.setdefault(key, {})[push.branch] = push.rev
-            await owner.setState("heads", seen)
-            return "change"
-        finally:
-            lock.release()
+        """The webhooks' mechanism (hooks.record_push): the same checks, the same record
+        of pushes already turned into changes, under the same lock as the poller."""
+        from . import hooks
 
-    async def _reaches(self, ns: str, repo: str, tip: str, commit: str) -> bool:
-        """Whether ``commit`` is ``tip`` or one of its ancestors."""
-        if tip == commit:
-            return True
-        try:
-            extra = await in_thread(self.site.distgit.new_commits, ns, repo, tip, commit)
-        except ModuleError:
-            return False  # an unknown commit (e.g. a tip force-pushed away)
-        return not extra
+        outcome = await hooks.record_push(
+            self.master,
+            self.site,
+            hooks.Push(push.namespace, push.repo, push.branch, push.rev, push.pushed_by, ""),
+            self.poller_name,
+        )
+        return "change" if outcome.startswith("change ") else outcome
 
 
 class BusPublisher(_Bus):
