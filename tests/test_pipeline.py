@@ -105,7 +105,9 @@ def run(*args: str) -> str:
     return proc.stdout
 
 
-class Pipeline(unittest.TestCase):
+class RealSite(unittest.TestCase):
+    """A site made by `bbmod quickstart`: a master process and two worker processes."""
+
     timeout = 600
 
     def setUp(self) -> None:
@@ -211,6 +213,8 @@ class Pipeline(unittest.TestCase):
         result: list[dict[str, Any]] = steps.json()["steps"]
         return result
 
+
+class Pipeline(RealSite):
     def test_push_build_compose_publish_install(self) -> None:
         sleepy = "sleep 2"
         self.push(

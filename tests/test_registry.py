@@ -135,7 +135,7 @@ class Migrations(unittest.TestCase):
         self.assertEqual(table_names(registry), TABLES)
         with registry._engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            self.assertEqual(context.get_current_revision(), "0003")
+            self.assertEqual(context.get_current_revision(), "0004")
             self.assertEqual(conn.exec_driver_sql("PRAGMA journal_mode").scalar(), "wal")
         # Buildbot's own alembic_version table is left alone: both can share a database.
         self.assertNotIn("alembic_version", table_names(registry))

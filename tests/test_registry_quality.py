@@ -94,7 +94,7 @@ def fill_revision_0001(registry: Registry) -> int:
     return int(build)
 
 
-HEAD = "0003"  # the newest revision (registry.upgrade() goes there); 0002 added quality
+HEAD = "0004"  # the newest revision (registry.upgrade() goes there); 0002 added quality
 
 
 def check_migration_keeps_data(case: unittest.TestCase, registry: Registry) -> int:

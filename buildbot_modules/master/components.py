@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from buildbot.plugins import steps, util
 from buildbot.process.buildstep import BuildStep
-from buildbot.process.results import SUCCESS, WARNINGS
+from buildbot.process.results import CANCELLED, SUCCESS, WARNINGS
 
 from ..core.problems import ModuleError
 from .site import binary_rpms
@@ -189,6 +189,10 @@ class PrepareSources(MasterStep):
         package = self.getProperty("package")
         commit = self.getProperty("component_commit")
         folder = self.getProperty("bbmod_artifacts")
+        stale = await self._stand_down(build_id, component)
+        if stale:
+            self.summary = stale
+            return CANCELLED
         url = await self.build.getUrl()
         await in_thread(
             self.site.registry.set_component_state,
@@ -200,6 +204,8 @@ class PrepareSources(MasterStep):
         )
 
         def archive() -> None:
+            # An earlier attempt that lost its worker may have uploaded part of its RPMs.
+            shutil.rmtree(os.path.join(folder, RESULTS), ignore_errors=True)
             os.makedirs(folder, exist_ok=True)
             self.site.distgit.archive("rpms", package, commit, os.path.join(folder, SOURCES_TAR))
 
@@ -218,6 +224,36 @@ class PrepareSources(MasterStep):
             self.setProperty("bbmod_buildroot", where, "prepare sources")
             self.summary += f"; buildroot repository of {count} RPMs"
         return SUCCESS
+
+    async def _stand_down(self, build_id: int, component: str) -> str:
+        """Why this component build must not run, or "": its module build has a new driver
+        (resumed after a master restart: this request is a leftover), or it has started
+        too often already (its worker was lost each time)."""
+        registry = self.site.registry
+        record = await in_thread(registry.module_build, build_id)
+        driver = self.getProperty("module_driver")
+        if driver is not None:
+            if record.driver_build is not None and driver != record.driver_build:
+                return (
+                    f"stood down: module build {record.nsvc} is driven by Buildbot build"
+                    f" {record.driver_build} now, not {driver}"
+                )
+            running = await self.master.data.get(("builds", driver))
+            if running is None or running["complete"]:
+                # Requeued at a master restart: the module build's next driver requests it.
+                return f"stood down: its module build's driver, Buildbot build {driver}, ended"
+        limit = 1 + self.site.settings.component_retries
+        comp = next(
+            (c for c in await in_thread(registry.components, build_id) if c.name == component), None
+        )
+        if comp is not None and comp.attempts >= limit:
+            raise ModuleError(
+                f"component {component}: started {comp.attempts} times without finishing;"
+                " each time its worker was lost",
+                hint=f"giving up after {limit} attempts (setting component_retries ="
+                f" {self.site.settings.component_retries}); look at the workers' hosts",
+            )
+        return ""
 
 
 class RecordComponent(MasterStep):

@@ -24,6 +24,7 @@ from buildbot.process.buildstep import BuildStep
 from buildbot.util import service
 from twisted.internet import defer
 
+from ..core.reuse import REBUILD_STRATEGIES
 from ..service.api import ModuleService
 from ..service.pages import ModulePagesService, modules_dashboard
 from .changes import DistGitPoller
@@ -207,6 +208,17 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 properties=[
                     util.StringParameter(name="module", label="Module", required=True),
                     util.StringParameter(name="stream", label="Stream", default="main"),
+                    util.ChoiceStringParameter(
+                        name="rebuild_strategy",
+                        label="Rebuild strategy (empty: the module's or the site's)",
+                        choices=["", *REBUILD_STRATEGIES],
+                        default="",
+                    ),
+                    util.BooleanParameter(
+                        name="scratch",
+                        label="Scratch build (never reused, never promoted)",
+                        default=False,
+                    ),
                 ],
             )
         )

@@ -190,10 +190,11 @@ class BuildComponents(ModuleStep):
     ) -> int:
         registry = self.site.registry
         for unit in units:
-            # Reused components (plan step) count as finished: never requested.
+            # Reused components (plan step) and those a resumed build had built already
+            # count as finished: never requested.
             ready = progress[unit.registry_id].start()
             for component in unit.results:
-                if unit.results[component] == "reused":
+                if unit.results[component] in ("reused", "built"):
                     ready += progress[unit.registry_id].finish(component)
             advance(unit, ready)
         self.update(self._summary(units, total, failed))
@@ -251,6 +252,7 @@ class BuildComponents(ModuleStep):
             "stream": module.stream,
             "nsvc": unit.nsvc,
             "module_build_id": unit.registry_id,
+            "module_driver": self.build.buildid,  # a leftover request of an old driver stands down
             "component": component,
             "package": comp.package or component,
             "component_commit": unit.commits[component],

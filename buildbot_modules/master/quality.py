@@ -251,7 +251,10 @@ class Quality:
         return decision
 
     def after_stage(self, target: Target, satisfied: bool) -> str:
-        state = self.site.registry.module_build(target.registry_id).state
+        record = self.site.registry.module_build(target.registry_id)
+        state = record.state
+        if record.scratch:
+            return f"scratch build: stays {state}; never ready for other builds, never promoted"
         if not satisfied:
             return f"held at stage ({state})"
         if state == "done":
@@ -261,6 +264,8 @@ class Quality:
 
     def after_production(self, target: Target, satisfied: bool, who: str) -> str:
         record = self.site.registry.module_build(target.registry_id)
+        if record.scratch:
+            return "scratch build: never promoted"
         if record.state != "ready":
             return "not ready: stays at stage"
         if not satisfied:

@@ -64,6 +64,9 @@ class Settings:
     component_memory: int = 0  # MiB of address space per component build; 0 = no limit
     keep_buildroots: bool = False  # keep each buildroot on its worker, for debugging
     fail_fast: bool = False
+    # A component build whose worker is lost is started again on another worker, at most
+    # this many more times (then it fails, saying so).
+    component_retries: int = 2
     # "dag": a component is requested as soon as its own dependencies are built;
     # "batches": MBS-style, level by level, a level once the previous one has finished.
     scheduling: str = "dag"
@@ -163,6 +166,8 @@ class Settings:
             raise ValueError("bus_topic_prefix and bus_queue must not be empty with amqp_url")
         if self.poll_interval < 0:
             raise ValueError("poll_interval: seconds (at least 1), or 0 for no polling")
+        if self.component_retries < 0:
+            raise ValueError("component_retries: 0 or more (starts after a lost worker)")
         if self.webhooks:
             from .hooks import check_webhooks
 

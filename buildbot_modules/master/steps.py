@@ -29,7 +29,7 @@ from ..core.lint import LintPolicy, lint_document
 from ..core.module import ModuleStream, modules_of
 from ..core.plan import ComponentPlan, plan_module, plans_dot
 from ..core.problems import ModuleError
-from ..core.reuse import module_strategy, reusable
+from ..core.reuse import REBUILD_STRATEGIES, module_strategy, reusable
 from ..core.specs import read_specs
 from ..registry import DuplicateBuild
 from .dot import render_svg
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .site import ModuleSite
 
 DEFAULT_REF = "main"  # the local dist-git's default branch (Fedora's spec says master)
+SCRATCH_AREA = "scratch"  # scratch builds are published apart: <publish>/scratch/
 
 
 @dataclass
@@ -54,6 +55,7 @@ class BuildUnit:
     results: dict[str, str] = field(default_factory=dict)  # component -> state
     reused_from: int | None = None  # the module build reused components come from
     compose: Any = None  # compose.ComposeResult once composed
+    resumed: str = ""  # why an earlier registry build is driven again (resume, resubmit)
 
     @property
     def nsvc(self) -> str:
@@ -73,6 +75,8 @@ class ModuleBuildState:
     extra_documents: str | None = None
     # Set when every build this request would make exists already: nothing to do.
     already_built: str = ""
+    scratch: bool = False  # never reused, never ready for others, never promoted
+    strategy: str = ""  # the rebuild strategy the request asks for ("" = module/site's)
     units: list[BuildUnit] = field(default_factory=list)
 
 
@@ -149,6 +153,14 @@ class FetchModule(ModuleStep):
         state, distgit = self.state, self.site.distgit
         state.name = self.getProperty("module")
         state.stream = self.getProperty("stream")
+        state.scratch = bool(self.getProperty("scratch"))
+        state.strategy = str(self.getProperty("rebuild_strategy") or "")
+        if state.strategy and state.strategy not in REBUILD_STRATEGIES:
+            raise ModuleError(
+                f"rebuild strategy {state.strategy!r} is not one of "
+                + ", ".join(REBUILD_STRATEGIES),
+                hint="leave it empty to use the module's or the site's strategy",
+            )
         refused = self.getProperty("push_refused")
         if refused:  # the pusher may not build this module (auth.push_refusal)
             raise ModuleError(
@@ -168,7 +180,8 @@ class FetchModule(ModuleStep):
         state.commit_time, state.owner = info.timestamp, info.author
         self.setProperty("module_commit", state.commit, "fetch definition")
         await self.addCompleteLog(path, state.text)
-        self.summary = f"{state.name}:{state.stream} at {state.commit[:8]}"
+        scratch = "SCRATCH build of " if state.scratch else ""
+        self.summary = f"{scratch}{state.name}:{state.stream} at {state.commit[:8]}"
         return SUCCESS
 
 
@@ -231,29 +244,26 @@ class ResolveModule(ModuleStep):
             for build in builds:
                 version = module_version(source_time, build.platform)
                 scmurl = f"file://{site.distgit.path('modules', state.name)}?#{state.commit}"
-                try:
-                    registry_id = await in_thread(
-                        site.registry.create_module_build,
-                        name=module.name,
-                        stream=module.stream,
-                        version=version,
-                        context=build.context,
-                        scmurl=scmurl,
-                        commit=state.commit,
-                        owner=state.owner,
-                        buildrequires=dict(build.buildrequires),
-                        requires={k: list(s) for k, s in build.requires.items()},
+                context = build.context
+                if state.scratch:  # MBS: a scratch build's context gets a suffix _1, _2, …
+                    context = await in_thread(
+                        _scratch_context, site, module.name, module.stream, version, context
                     )
-                except DuplicateBuild as e:
-                    # The same sources were built already (a forced rebuild, or a module and
-                    # a component push seen together): nothing to do, not an error.
-                    duplicates.append(e.message)
+                registry_id, note = await self._claim(
+                    module.name, module.stream, version, context, build, scmurl
+                )
+                if registry_id is None:
+                    duplicates.append(note)
                     continue
-                await in_thread(site.registry.set_module_state, registry_id, "wait")
-                unit = BuildUnit(module, build, version, registry_id, commits=commits)
+                if not note:  # a resumed build is in `wait` already
+                    await in_thread(site.registry.set_module_state, registry_id, "wait")
+                expanded = build if context == build.context else _with_context(build, context)
+                unit = BuildUnit(module, expanded, version, registry_id, commits=commits)
+                unit.resumed = note
                 state.units.append(unit)
                 requires = ", ".join(f"{k}:{v}" for k, v in sorted(build.buildrequires.items()))
-                lines.append(f"{unit.nsvc}  (registry id {registry_id}; built against {requires})")
+                line = f"{unit.nsvc}  (registry id {registry_id}; built against {requires})"
+                lines.append(line + (f"; {note}" if note else ""))
         if duplicates and not state.units:
             state.already_built = "; ".join(duplicates)
             await self.addCompleteLog("builds", state.already_built + "\n")
@@ -266,6 +276,83 @@ class ResolveModule(ModuleStep):
         first = state.units[0].nsvc
         self.summary = first if len(state.units) == 1 else f"{len(state.units)} builds: {first}, …"
         return SUCCESS
+
+    async def _claim(
+        self,
+        name: str,
+        stream: str,
+        version: int,
+        context: str,
+        build: ExpandedBuild,
+        scmurl: str,
+    ) -> tuple[int | None, str]:
+        """The registry build this request drives: a new one, or an earlier one of the same
+        N:S:V:C taken over (MBS's resubmission of a failed build; a build whose driver
+        ended without finishing it, e.g. at a master restart). ``(None, why)`` when there
+        is nothing to do: the build is ready, or another driver is still running it."""
+        registry, me = self.site.registry, self.build.buildid
+        existing = await in_thread(registry.find_module_build, name, stream, version, context)
+        if existing is not None and existing.state != "failed":
+            driver = existing.driver_build
+            alive = False
+            if driver is not None and driver != me:
+                record = await self.master.data.get(("builds", driver))
+                alive = record is not None and not record["complete"]
+            if existing.state == "ready" or alive:
+                why = "ready" if existing.state == "ready" else f"driven by Buildbot build {driver}"
+                return None, f"module build {existing.nsvc} already exists ({why})"
+            reason = (
+                f"resumed by Buildbot build {me}: its driver, Buildbot build {driver}, ended"
+                " without finishing it (a master restart?)"
+            )
+        elif existing is not None:
+            reason = f"resubmitted (Buildbot build {me}) after: {existing.state_reason or 'failed'}"
+        else:
+            try:
+                created = await in_thread(
+                    registry.create_module_build,
+                    name=name,
+                    stream=stream,
+                    version=version,
+                    context=context,
+                    scmurl=scmurl,
+                    commit=self.state.commit,
+                    owner=self.state.owner,
+                    buildrequires=dict(build.buildrequires),
+                    requires={k: list(s) for k, s in build.requires.items()},
+                    scratch=self.state.scratch,
+                    driver_build=me,
+                )
+            except DuplicateBuild as e:  # created meanwhile (another master)
+                return None, e.message
+            return created, ""
+        try:
+            kept = await in_thread(
+                registry.resume_module_build, existing.id, driver_build=me, reason=reason
+            )
+        except DuplicateBuild as e:
+            return None, e.message
+        await self.cancel_stale_components(existing.id)
+        return existing.id, f"{reason}; {len(kept)} component(s) kept"
+
+    async def cancel_stale_components(self, registry_id: int) -> None:
+        """Cancel the component build requests an earlier driver of this module build left
+        behind (Buildbot requeues them at a master restart): the new driver requests what
+        it needs itself. Their builds stand down anyway (``PrepareSources``)."""
+        from buildbot.data import resultspec
+
+        pending = await self.master.data.get(
+            ("buildrequests",), filters=[resultspec.Filter("complete", "eq", [False])]
+        )
+        for request in pending:
+            props = await self.master.db.buildsets.getBuildsetProperties(request["buildsetid"])
+            owner = props.get("module_build_id", (None,))[0]
+            if owner == registry_id:
+                await self.master.data.control(
+                    "cancel",
+                    {"reason": "superseded: the module build has a new driver"},
+                    ("buildrequests", request["buildrequestid"]),
+                )
 
     def _resolve_refs(self, module: ModuleStream) -> tuple[dict[str, str], int]:
         """Each component's ref as a commit id (recorded: rebuilds are reproducible), and
@@ -344,12 +431,17 @@ class PlanModule(ModuleStep):
                 }
                 for c in unit.plan.components
             ]
-            await in_thread(site.registry.add_components, unit.registry_id, rows)
-            strategy = module_strategy(
+            strategy = state.strategy or module_strategy(
                 _xmd(module), site.settings.rebuild_strategy, source=module.source
             )
-            unit.reused_from, taken = await in_thread(reuse_components, site, unit, strategy)
-            unit.results.update((c, "reused") for c in taken)
+            if unit.resumed:  # its components exist: what finished stays, the rest is redone
+                kept = await in_thread(_adopt_components, site, unit, rows)
+                unit.results.update(kept)
+                text_logs.append(f"{unit.nsvc}: {unit.resumed}\n")
+            else:
+                await in_thread(site.registry.add_components, unit.registry_id, rows)
+                unit.reused_from, taken = await in_thread(reuse_components, site, unit, strategy)
+                unit.results.update((c, "reused") for c in taken)
             text_logs.append(_plan_text(unit, strategy))
         await self.addCompleteLog("plan", "\n".join(text_logs))
         svg = await in_thread(
@@ -387,6 +479,50 @@ class PlanModule(ModuleStep):
             return read_specs(folder, module.components)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _adopt_components(
+    site: ModuleSite, unit: BuildUnit, rows: list[dict[str, Any]]
+) -> dict[str, str]:
+    """A resumed build's components: those still ``built``/``reused`` at the planned commit
+    are kept (their RPMs stay in the build's artifacts); one at another commit is built
+    again; one the plan has and the registry lacks is added. Returns the kept ones' states.
+    """
+    from .components import RESULTS
+
+    registry = site.registry
+    records = {c.name: c for c in registry.components(unit.registry_id)}
+    missing = [r for r in rows if r["name"] not in records]
+    if missing:
+        registry.add_components(unit.registry_id, missing)
+    kept: dict[str, str] = {}
+    for row in rows:
+        record = records.get(row["name"])
+        if record is None or record.state not in ("built", "reused"):
+            continue
+        results = site.artifact_dir(unit.registry_id, row["name"], RESULTS)
+        if record.commit == row["commit"] and _rpms_under(results):
+            kept[row["name"]] = record.state
+        else:
+            registry.set_component_state(
+                unit.registry_id,
+                row["name"],
+                "waiting",
+                reason="to be built again: its RPMs are gone or its commit changed",
+            )
+    return kept
+
+
+def _with_context(build: ExpandedBuild, context: str) -> ExpandedBuild:
+    return dataclasses.replace(build, context=context)
+
+
+def _scratch_context(site: ModuleSite, name: str, stream: str, version: int, context: str) -> str:
+    """The first free ``<context>_<n>`` of N:S:V (MBS's naming of scratch builds)."""
+    n = 1
+    while site.registry.find_module_build(name, stream, version, f"{context}_{n}") is not None:
+        n += 1
+    return f"{context}_{n}"
 
 
 def for_arch(module: ModuleStream, arch: str) -> ModuleStream:
@@ -483,6 +619,7 @@ def reuse_components(
             "reused",
             nvr=old[c].nvr,
             reason=f"reused from {previous.nsvc} (module build {previous.id})",
+            reused_from=old[c].reused_from or previous.id,
         )
     return previous.id, reused
 
@@ -560,7 +697,7 @@ class PublishModule(ModuleStep):
                 unit.version,
                 expanded.context,
                 machine_arch(),
-                "stage",
+                SCRATCH_AREA if self.state.scratch else "stage",
                 self.site.signer(),
             )
             await in_thread(
@@ -577,7 +714,8 @@ class PublishModule(ModuleStep):
         self.build.bbmod_targets = [
             await in_thread(target_of, self.site, u.registry_id) for u in self.state.units
         ]
-        self.summary = "published to stage: " + ", ".join(u.nsvc for u in self.state.units)
+        area = SCRATCH_AREA if self.state.scratch else "stage"
+        self.summary = f"published to {area}: " + ", ".join(u.nsvc for u in self.state.units)
         return SUCCESS
 
 

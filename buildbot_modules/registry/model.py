@@ -141,7 +141,8 @@ class ModuleBuildRecord:
     ``decisions`` maps a gating decision context to the last decision recorded for it
     (:meth:`Registry.record_decision`, Greenwave's decision JSON); ``promoted_at``,
     ``promoted_by`` and ``production_path`` say when, by whom and where the build was
-    promoted (:meth:`Registry.set_promoted`), ``None`` until it is.
+    promoted (:meth:`Registry.set_promoted`), ``None`` until it is. ``driver_build`` is the
+    Buildbot build driving it now (:meth:`Registry.resume_module_build` hands it over).
     """
 
     id: int
@@ -166,6 +167,7 @@ class ModuleBuildRecord:
     promoted_at: datetime | None = None
     promoted_by: str | None = None
     production_path: str | None = None
+    driver_build: int | None = None
 
     @property
     def nsvc(self) -> str:
@@ -183,7 +185,8 @@ class ComponentRecord:
     """One component build of a module build.
 
     ``after`` names the components it waits for; ``level`` is its depth in the plan.
-    Times are timezone-aware (UTC).
+    Times are timezone-aware (UTC). ``attempts`` counts its starts in this submission of
+    the module build; ``reused_from`` is the module build a ``reused`` one came from.
     """
 
     module_build_id: int
@@ -200,6 +203,8 @@ class ComponentRecord:
     started_at: datetime | None
     finished_at: datetime | None
     reason: str | None
+    attempts: int = 0
+    reused_from: int | None = None
 
     @property
     def duration(self) -> float | None:

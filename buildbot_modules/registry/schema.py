@@ -114,6 +114,8 @@ module_builds = sa.Table(
     sa.Column("promoted_at", UTCDateTime, nullable=True),
     sa.Column("promoted_by", sa.Text, nullable=True),
     sa.Column("production_path", sa.Text, nullable=True),
+    # Revision 0004: the Buildbot build driving the module build now (resume, resubmit).
+    sa.Column("driver_build", sa.Integer, nullable=True),
     sa.CheckConstraint(_module_states_check, name="state"),
     sa.Index("ix_module_builds_name_stream_version", "name", "stream", "version"),
     sa.Index("ix_module_builds_state", "state"),
@@ -153,6 +155,9 @@ components = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=True),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
+    # Revision 0004: starts in this submission (bounded retries); where a reused one came from.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("reused_from", sa.Integer, nullable=True),
     sa.CheckConstraint(_component_states_check, name="state"),
     sa.UniqueConstraint("module_build_id", "name"),
     sa.Index("ix_component_builds_package_state", "package", "state"),

@@ -233,6 +233,7 @@ class Registry:
         buildrequires: Mapping[str, str],
         requires: Mapping[str, Sequence[str]],
         scratch: bool = False,
+        driver_build: int | None = None,
     ) -> int:
         """Record a new module build in state ``init``; return its id.
 
@@ -281,6 +282,7 @@ class Registry:
                         requires={k: list(v) for k, v in requires.items()},
                         scratch=scratch,
                         submitted_at=self._clock(),
+                        driver_build=driver_build,
                     )
                 )
             except sa.exc.IntegrityError as e:  # PostgreSQL: a concurrent transaction won
@@ -314,6 +316,93 @@ class Registry:
             conn.execute(t_builds.update().where(t_builds.c.id == build_id).values(**values))
             record = _build_record(_build_row(conn, build_id))
         self._announce(record)
+
+    def find_module_build(
+        self, name: str, stream: str, version: int, context: str
+    ) -> ModuleBuildRecord | None:
+        """The build of N:S:V:C a new submission meets: the live one (not failed, not
+        garbage) if there is one, else the newest failed one, else ``None``."""
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t_builds)
+                .where(
+                    t_builds.c.name == name,
+                    t_builds.c.stream == stream,
+                    t_builds.c.version == version,
+                    t_builds.c.context == context,
+                    t_builds.c.state != MODULE_STATES["garbage"],
+                )
+                .order_by(t_builds.c.id.desc())
+            ).all()
+        live = [r for r in rows if r.state != MODULE_STATES["failed"]]
+        chosen = live or rows
+        return _build_record(chosen[0]) if chosen else None
+
+    def set_driver(self, build_id: int, driver_build: int) -> None:
+        """Record the Buildbot build that drives the module build."""
+        with self._write() as conn:
+            _build_row(conn, build_id, lock=True)
+            conn.execute(
+                t_builds.update().where(t_builds.c.id == build_id).values(driver_build=driver_build)
+            )
+
+    def resume_module_build(self, build_id: int, *, driver_build: int, reason: str) -> list[str]:
+        """Hand a module build to a new driver and make it buildable again.
+
+        This is MBS's resubmission (a ``failed`` build of the same N:S:V:C submitted again)
+        and the recovery of a build whose driver ended without finishing it (a master
+        restart): the build goes back to ``wait`` under ``driver_build``, its components
+        that are ``built`` or ``reused`` stay so (their RPMs are kept), every other one is
+        ``waiting`` again with no attempts. Returns the names of the components kept.
+        A ``ready`` or ``garbage`` build cannot be resumed (:class:`InvalidState`); a failed
+        build whose N:S:V:C has a live build meanwhile raises :class:`DuplicateBuild`.
+        """
+        with self._write() as conn:
+            row = _build_row(conn, build_id, lock=True)
+            current = STATE_NAMES[row.state]
+            if current in ("ready", "garbage"):
+                raise _bad_transition(row, current, "wait", frozenset())
+            try:
+                conn.execute(
+                    t_builds.update()
+                    .where(t_builds.c.id == build_id)
+                    .values(
+                        state=MODULE_STATES["wait"],
+                        state_reason=reason,
+                        finished_at=None,
+                        driver_build=driver_build,
+                    )
+                )
+            except sa.exc.IntegrityError as e:  # another live build of this N:S:V:C
+                nsvc = f"{row.name}:{row.stream}:{row.version}:{row.context}"
+                raise _duplicate(nsvc, "a live build exists") from e
+            kept = list(
+                conn.scalars(
+                    sa.select(t_components.c.name)
+                    .where(
+                        t_components.c.module_build_id == build_id,
+                        t_components.c.state.in_(("built", "reused")),
+                    )
+                    .order_by(t_components.c.id)
+                )
+            )
+            conn.execute(
+                t_components.update()
+                .where(
+                    t_components.c.module_build_id == build_id,
+                    t_components.c.state.not_in(("built", "reused")),
+                )
+                .values(
+                    state="waiting",
+                    started_at=None,
+                    finished_at=None,
+                    attempts=0,
+                    reason="to be built again: " + reason,
+                )
+            )
+            record = _build_record(_build_row(conn, build_id))
+        self._announce(record)
+        return kept
 
     def _announce(self, record: ModuleBuildRecord) -> None:
         for listener in list(self.state_listeners):
@@ -429,14 +518,16 @@ class Registry:
         buildbot_build_id: int | None = None,
         log_url: str | None = None,
         reason: str | None = None,
+        reused_from: int | None = None,
     ) -> None:
         """Record a component build's new state.
 
-        ``building`` sets ``started_at`` (and clears ``finished_at``, for a retry);
+        ``building`` sets ``started_at`` (and clears ``finished_at``, for a retry) and
+        counts an attempt;
         ``waiting`` clears both (requeued); ``built``, ``failed``, ``cancelled`` and
         ``dependency-failed`` set ``finished_at``. ``nvr``, ``buildbot_build_id`` and
-        ``log_url`` are updated when given and kept otherwise; ``reason`` describes the
-        new state (``None`` clears it).
+        ``log_url`` (and ``reused_from``) are updated when given and kept otherwise;
+        ``reason`` describes the new state (``None`` clears it).
         """
         if state not in COMPONENT_STATES:
             raise InvalidState(
@@ -445,8 +536,8 @@ class Registry:
             )
         values: dict[str, Any] = {"state": state, "reason": reason}
         now = self._clock()
-        if state == "building":
-            values.update(started_at=now, finished_at=None)
+        if state == "building":  # one more start (bounded retries count them)
+            values.update(started_at=now, finished_at=None, attempts=t_components.c.attempts + 1)
         elif state == "waiting":
             values.update(started_at=None, finished_at=None)
         elif state in FINISHED_COMPONENT_STATES:
@@ -455,6 +546,7 @@ class Registry:
             ("nvr", nvr),
             ("buildbot_build_id", buildbot_build_id),
             ("log_url", log_url),
+            ("reused_from", reused_from),
         ):
             if value is not None:
                 values[key] = value
@@ -1337,6 +1429,7 @@ def _build_record(row: Row[Any]) -> ModuleBuildRecord:
         promoted_at=row.promoted_at,
         promoted_by=row.promoted_by,
         production_path=row.production_path,
+        driver_build=row.driver_build,
     )
 
 
@@ -1398,4 +1491,6 @@ def _component_record(row: Row[Any]) -> ComponentRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         reason=row.reason,
+        attempts=int(row.attempts or 0),
+        reused_from=row.reused_from,
     )

@@ -26,6 +26,7 @@ from twisted.python import log
 from twisted.web import http, resource, server
 
 from ..core.problems import ModuleError
+from ..core.reuse import REBUILD_STRATEGIES
 from ..master.auth import (
     accounts_configured,
     check_password,
@@ -294,10 +295,12 @@ class ServiceResource(resource.Resource):
                 'give {"scmurl": "file://<dist-git>/modules/<name>?#<commit>", '
                 '"branch": "<stream>"}'
             )
-        if body.get("scratch"):
-            raise BadRequest("scratch builds are not supported by this service")
-        if body.get("rebuild_strategy") not in (None, "all"):
-            raise BadRequest("rebuild_strategy: only 'all' is supported (every component builds)")
+        scratch = body.get("scratch", False)
+        if not isinstance(scratch, bool):
+            raise BadRequest("scratch: true or false")
+        strategy = body.get("rebuild_strategy")
+        if strategy is not None and strategy not in REBUILD_STRATEGIES:
+            raise BadRequest("rebuild_strategy: one of " + ", ".join(REBUILD_STRATEGIES))
         for key in ("buildrequire_overrides", "require_overrides"):
             if body.get(key):
                 raise BadRequest(f"{key} are not supported: edit the module's dependencies")
@@ -322,7 +325,8 @@ class ServiceResource(resource.Resource):
                 name=name, stream=branch, limit=None
             )
             for record in existing:
-                if record.commit == full and record.state != "failed":
+                # A scratch build never conflicts: its context gets a suffix of its own.
+                if record.commit == full and record.state != "failed" and not scratch:
                     raise ApiError(
                         409,
                         f"module build {record.nsvc} (id {record.id}, state {record.state}) "
@@ -340,6 +344,8 @@ class ServiceResource(resource.Resource):
                 "module": name,
                 "stream": branch,
                 "reason": f"submitted through the module service by {user.name}",
+                "scratch": scratch,
+                "rebuild_strategy": strategy or "",
             },
             ("forceschedulers", FORCE_SCHEDULER),
         )
