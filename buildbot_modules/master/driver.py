@@ -1,20 +1,23 @@
-"""Build the components of a module: a DAG driven by ``ComponentPlan.progress()``.
+"""Build the components of a module: a DAG driven by the core ``Scheduler``.
 
-With ``scheduling = "dag"`` (the default) a component build is requested the moment its
-own dependencies have finished — no batch barrier. With ``"batches"`` (as MBS builds)
-the same code adds one barrier: a component whose dependencies are built is also held
+Every decision — which component to request, when, and with which priority — is the
+``core.schedule.Scheduler``'s; this step turns them into Buildbot build requests and
+turns build results back into calls to it (``bench/simulate.py`` runs the same object on
+a simulated clock). With ``scheduling = "dag"`` (the default) a component build is
+requested the moment its own dependencies have finished — no batch barrier. With
+``"batches"`` (as MBS builds) a component whose dependencies are built is also held
 until every component of the lower levels (``ComponentPlan.batches()``) has finished.
-Each request carries a priority: the length of the longest path from it to the
-end of the module (durations estimated from earlier builds of the package, else 1), so
-when more components are ready than there are free worker slots, Buildbot starts the
-one on the critical path first. A failed component fails the module build; what depends
-on it is recorded as "dependency-failed" and never requested; independent components
-go on unless ``fail_fast``. Stopping the module build cancels its component builds.
+Each request carries a priority: the length of the longest path from it to the end of
+the module (durations estimated from earlier builds of the package, else 1), so when
+more components are ready than there are free worker slots, Buildbot starts the one on
+the critical path first. A failed component fails the module build; what depends on it
+is recorded as "dependency-failed" and never requested; independent components go on
+unless ``fail_fast``. Stopping the module build cancels its component builds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,72 +25,22 @@ from buildbot.process.results import CANCELLED, FAILURE, SUCCESS, Results
 from twisted.internet import defer
 
 from ..core.identity import dist_tag, modularity_label, platform_marking
+from ..core.schedule import BatchGate, Scheduler
+from ..core.schedule import remaining_paths as plan_paths
 from .steps import BuildUnit, ModuleStep
 from .threads import in_thread
 
 if TYPE_CHECKING:
-    from ..core.plan import ComponentPlan
     from .site import ModuleSite
 
 COMPONENT_SCHEDULER = "bbmod-components"
+__all__ = ["COMPONENT_SCHEDULER", "BatchGate", "BuildComponents", "remaining_paths"]
 
 
 def remaining_paths(unit: BuildUnit, durations: dict[str, float]) -> dict[str, float]:
     """For each component: its duration plus the longest chain of successors after it."""
     assert unit.plan is not None
-    successors = unit.plan.successors()
-    out: dict[str, float] = {}
-    for c in reversed(unit.plan.components):
-        out[c] = durations.get(c, 1.0) + max((out[s] for s in successors[c]), default=0.0)
-    return out
-
-
-class BatchGate:
-    """The batch barrier: which components whose dependencies are built may start now.
-
-    ``batches`` are the plan's levels. A component of batch L is released once every
-    component of batches 0…L-1 has a result (built, failed, dependency-failed or
-    cancelled): what failed does not hold back what does not depend on it. With the
-    whole plan as one batch ("dag" scheduling) nothing is ever held.
-    """
-
-    def __init__(self, batches: list[list[str]]) -> None:
-        self._batches = batches
-        self._level = {c: i for i, batch in enumerate(batches) for c in batch}
-        self._open = 0  # the lowest batch with a component that has no result
-        self._seen = 0  # how many of that batch's components are known to have one
-        self._held: dict[int, list[str]] = {}
-
-    @classmethod
-    def for_plan(cls, plan: ComponentPlan, scheduling: str) -> BatchGate:
-        if scheduling == "batches":
-            return cls(plan.batches())
-        return cls([list(plan.components)])
-
-    @property
-    def open_batch(self) -> int:
-        return self._open
-
-    @property
-    def count(self) -> int:
-        return len(self._batches)
-
-    def release(self, ready: Iterable[str], results: Mapping[str, str | None]) -> list[str]:
-        """Add ``ready`` (dependencies built) to the held ones; return those that may
-        start now, given the ``results`` recorded so far, lowest batch first."""
-        for c in ready:
-            self._held.setdefault(self._level[c], []).append(c)
-        while self._open < len(self._batches):
-            batch = self._batches[self._open]
-            while self._seen < len(batch) and results.get(batch[self._seen]) is not None:
-                self._seen += 1
-            if self._seen < len(batch):
-                break
-            self._open, self._seen = self._open + 1, 0
-        out: list[str] = []
-        for level in sorted(k for k in self._held if k <= self._open):
-            out += self._held.pop(level)
-        return out
+    return plan_paths(unit.plan, durations)
 
 
 @dataclass
@@ -106,7 +59,9 @@ class BuildComponents(ModuleStep):
         self._outstanding: dict[tuple[int, str], _Running] = {}
         self._cancelling = False
         self._cancel_reason = ""
-        self._gates: dict[int, BatchGate] = {}
+        # Module build id -> the core Scheduler: every decision of which component to
+        # request, when, and with which priority (bench/simulate.py runs the same one).
+        self._schedules: dict[int, Scheduler] = {}
 
     async def work(self) -> int:
         units = self.state.units
@@ -114,12 +69,6 @@ class BuildComponents(ModuleStep):
         scheduler = self._scheduler()
         total = sum(len(u.plan.components) for u in units if u.plan)
         queue: defer.DeferredQueue[tuple[BuildUnit, str, Any]] = defer.DeferredQueue()
-        progress = {u.registry_id: u.plan.progress() for u in units if u.plan}
-        scheduling = self.site.settings.scheduling
-        self._gates = {
-            u.registry_id: BatchGate.for_plan(u.plan, scheduling) for u in units if u.plan
-        }
-        priorities: dict[int, dict[str, float]] = {}
         for unit in units:
             assert unit.plan is not None
             durations = {}
@@ -127,12 +76,14 @@ class BuildComponents(ModuleStep):
                 package = unit.module.components[c].package or c
                 estimate = await in_thread(registry.duration_estimate, package)
                 durations[c] = estimate or 1.0
-            priorities[unit.registry_id] = remaining_paths(unit, durations)
+            self._schedules[unit.registry_id] = Scheduler(
+                unit.plan, durations, self.site.settings.scheduling
+            )
             await in_thread(registry.set_module_state, unit.registry_id, "build")
         failed: list[str] = []
 
         def request(unit: BuildUnit, component: str) -> defer.Deferred[Any]:
-            priority = int(priorities[unit.registry_id][component] * 100)
+            priority = self._schedules[unit.registry_id].priority(component)
             props = self._component_properties(unit, component)
             ids, results = scheduler.trigger_component(props, priority, self.build.buildid)
             running = _Running(unit, component)
@@ -147,19 +98,15 @@ class BuildComponents(ModuleStep):
             results.addBoth(lambda outcome: queue.put((unit, component, outcome)))
             return ids
 
-        def advance(unit: BuildUnit, ready: list[str]) -> list[defer.Deferred[Any]]:
-            """Request what the barrier lets through of ``ready`` and of the held ones."""
-            return [
-                request(unit, component)
-                for component in self._gates[unit.registry_id].release(ready, unit.results)
-                if not self._cancelling and unit.results.get(component) is None
-            ]
+        def request_all(unit: BuildUnit, components: list[str]) -> list[defer.Deferred[Any]]:
+            """Request ``components`` (what the Scheduler just released), in its order."""
+            return [request(unit, component) for component in components]
 
         def built(unit: BuildUnit, component: str) -> list[defer.Deferred[Any]]:
             if self._outstanding.pop((unit.registry_id, component), None) is None:
                 return []  # known already (the record step said so before the build ended)
             unit.results[component] = "built"
-            return advance(unit, progress[unit.registry_id].finish(component))
+            return request_all(unit, self._schedules[unit.registry_id].finished(component, "built"))
 
         def listener(unit: BuildUnit) -> Any:
             async def on_built(component: str) -> None:
@@ -173,7 +120,7 @@ class BuildComponents(ModuleStep):
         for unit in units:
             self.site.built_listeners[unit.registry_id] = listener(unit)
         try:
-            return await self._drive(units, total, failed, queue, advance, built, progress)
+            return await self._drive(units, total, failed, queue, request_all, built)
         finally:
             for unit in units:
                 self.site.built_listeners.pop(unit.registry_id, None)
@@ -184,19 +131,15 @@ class BuildComponents(ModuleStep):
         total: int,
         failed: list[str],
         queue: defer.DeferredQueue[tuple[BuildUnit, str, Any]],
-        advance: Callable[[BuildUnit, list[str]], list[defer.Deferred[Any]]],
+        request_all: Callable[[BuildUnit, list[str]], list[defer.Deferred[Any]]],
         built: Callable[[BuildUnit, str], list[defer.Deferred[Any]]],
-        progress: dict[int, Any],
     ) -> int:
         registry = self.site.registry
         for unit in units:
-            # Reused components (plan step) and those a resumed build had built already
-            # count as finished: never requested.
-            ready = progress[unit.registry_id].start()
-            for component in unit.results:
-                if unit.results[component] in ("reused", "built"):
-                    ready += progress[unit.registry_id].finish(component)
-            advance(unit, ready)
+            # Components that need no build in this run count as finished: never requested
+            # (reused by the plan step, or built already by a resumed build).
+            finished = [c for c, state in unit.results.items() if state in ("reused", "built")]
+            request_all(unit, self._schedules[unit.registry_id].start(finished))
         self.update(self._summary(units, total, failed))
 
         while self._outstanding:
@@ -216,13 +159,20 @@ class BuildComponents(ModuleStep):
                     state,
                     reason=f"component build result: {Results[result]}",
                 )
+                schedule = self._schedules[unit.registry_id]
+                # A result, even a failure, may complete a batch and open the next one.
+                released = schedule.finished(component, state)
                 if state == "failed":
                     failed.append(f"{component} ({unit.nsvc})")
-                    await self._block_downstream(unit, component)
+                    await self._record_unbuilt(
+                        unit,
+                        schedule.blocked_by(component),
+                        "dependency-failed",
+                        f"{component} failed",
+                    )
                     if self.fail_fast:
                         await self._cancel_all("fail_fast: another component failed")
-                # A result, even a failure, may complete a batch and open the next one.
-                advance(unit, [])
+                request_all(unit, [] if self._cancelling else released)
             self.update(self._summary(units, total, failed))
 
         await self._block_unstarted(units)
@@ -283,17 +233,14 @@ class BuildComponents(ModuleStep):
         text = f"{built + reused}/{total} components built"
         text += f" ({reused} reused), " if reused else ", "
         text += f"{building} building"
-        gates = [g for g in self._gates.values() if g.count > 1 and g.open_batch < g.count]
+        gates = [
+            s for s in self._schedules.values() if s.batch_count > 1 and s.batch < s.batch_count
+        ]
         if len(gates) == 1:  # batch scheduling, one context: say which batch runs
-            text += f", batch {gates[0].open_batch + 1}/{gates[0].count}"
+            text += f", batch {gates[0].batch + 1}/{gates[0].batch_count}"
         if failed:
             text += f", failed: {', '.join(failed)}"
         return text
-
-    async def _block_downstream(self, unit: BuildUnit, component: str) -> None:
-        assert unit.plan is not None
-        names = sorted(unit.plan.downstream([component]))
-        await self._record_unbuilt(unit, names, "dependency-failed", f"{component} failed")
 
     async def _block_unstarted(self, units: list[BuildUnit]) -> None:
         """Components never requested (cancel, fail_fast) are recorded as cancelled."""
@@ -321,6 +268,8 @@ class BuildComponents(ModuleStep):
     async def _cancel_all(self, reason: str) -> None:
         self._cancelling = True
         self._cancel_reason = reason
+        for schedule in self._schedules.values():
+            schedule.stop()
         for running in list(self._outstanding.values()):
             for brid in (running.brids or {}).values():
                 await self.master.data.control(
