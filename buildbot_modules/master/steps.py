@@ -275,6 +275,9 @@ class ResolveModule(ModuleStep):
         self.setProperty("nsvcs", [u.nsvc for u in state.units], "resolve dependencies")
         first = state.units[0].nsvc
         self.summary = first if len(state.units) == 1 else f"{len(state.units)} builds: {first}, …"
+        resumed = [u.resumed.split(" ", 1)[0] for u in state.units if u.resumed]
+        if resumed:  # "resubmitted" or "resumed": an earlier registry build goes on
+            self.summary += f" ({resumed[0]})"
         return SUCCESS
 
     async def _claim(
