@@ -437,6 +437,7 @@ class PlanModule(ModuleStep):
             strategy = state.strategy or module_strategy(
                 _xmd(module), site.settings.rebuild_strategy, source=module.source
             )
+            await in_thread(site.registry.set_rebuild_strategy, unit.registry_id, strategy)
             if unit.resumed:  # its components exist: what finished stays, the rest is redone
                 kept = await in_thread(_adopt_components, site, unit, rows)
                 unit.results.update(kept)

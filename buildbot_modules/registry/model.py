@@ -142,7 +142,8 @@ class ModuleBuildRecord:
     (:meth:`Registry.record_decision`, Greenwave's decision JSON); ``promoted_at``,
     ``promoted_by`` and ``production_path`` say when, by whom and where the build was
     promoted (:meth:`Registry.set_promoted`), ``None`` until it is. ``driver_build`` is the
-    Buildbot build driving it now (:meth:`Registry.resume_module_build` hands it over).
+    Buildbot build driving it now (:meth:`Registry.resume_module_build` hands it over);
+    ``rebuild_strategy`` the strategy its plan used (``None`` before it was planned).
     """
 
     id: int
@@ -168,6 +169,7 @@ class ModuleBuildRecord:
     promoted_by: str | None = None
     production_path: str | None = None
     driver_build: int | None = None
+    rebuild_strategy: str | None = None
 
     @property
     def nsvc(self) -> str:

@@ -116,6 +116,7 @@ module_builds = sa.Table(
     sa.Column("production_path", sa.Text, nullable=True),
     # Revision 0004: the Buildbot build driving the module build now (resume, resubmit).
     sa.Column("driver_build", sa.Integer, nullable=True),
+    sa.Column("rebuild_strategy", sa.Text, nullable=True),
     sa.CheckConstraint(_module_states_check, name="state"),
     sa.Index("ix_module_builds_name_stream_version", "name", "stream", "version"),
     sa.Index("ix_module_builds_state", "state"),

@@ -346,6 +346,14 @@ class Registry:
                 t_builds.update().where(t_builds.c.id == build_id).values(driver_build=driver_build)
             )
 
+    def set_rebuild_strategy(self, build_id: int, strategy: str) -> None:
+        """Record the rebuild strategy the build's plan used."""
+        with self._write() as conn:
+            _build_row(conn, build_id, lock=True)
+            conn.execute(
+                t_builds.update().where(t_builds.c.id == build_id).values(rebuild_strategy=strategy)
+            )
+
     def resume_module_build(self, build_id: int, *, driver_build: int, reason: str) -> list[str]:
         """Hand a module build to a new driver and make it buildable again.
 
@@ -1430,6 +1438,7 @@ def _build_record(row: Row[Any]) -> ModuleBuildRecord:
         promoted_by=row.promoted_by,
         production_path=row.production_path,
         driver_build=row.driver_build,
+        rebuild_strategy=row.rebuild_strategy,
     )
 
 

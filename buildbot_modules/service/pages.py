@@ -540,6 +540,10 @@ class ModulePages(resource.Resource):
                 if c.log_url and c.log_url.startswith(("http://", "https://"))
                 else ""
             )
+            if c.state == "reused" and c.reused_from:  # where its RPMs were built
+                log_link = (
+                    f'<a href="{e(self.build_link(c.reused_from))}">from build {c.reused_from}</a>'
+                )
             took = f"{c.duration:.0f} s" if c.duration is not None else ""
             rows.append(
                 f"<tr><td>{e(c.name)}</td>"

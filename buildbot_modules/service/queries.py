@@ -238,6 +238,8 @@ def component_json(c: ComponentRecord) -> dict[str, Any]:
         "started_at": iso(c.started_at),
         "finished_at": iso(c.finished_at),
         "reason": c.reason,
+        "attempts": c.attempts,
+        "reused_from": c.reused_from,  # the module build a reused component was built in
     }
 
 
@@ -284,7 +286,7 @@ def build_json(
         "time_modified": iso(time_modified(record)),
         "time_completed": iso(record.finished_at),
         "koji_tag": None,
-        "rebuild_strategy": "all",
+        "rebuild_strategy": record.rebuild_strategy,
         "scratch": record.scratch,
         "buildrequires": buildrequires,
         "requires": {k: list(v) for k, v in sorted(record.requires.items())},

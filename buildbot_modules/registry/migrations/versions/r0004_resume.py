@@ -6,9 +6,10 @@ Create Date: 2026-11-26
 
 Adds ``module_builds.driver_build`` (the Buildbot build now driving the module build: a
 resumed or resubmitted build takes it over, and component builds requested by an earlier
-driver stand down), ``component_builds.attempts`` (how many times the component build
-started in this submission: bounded retries after a lost worker) and
-``component_builds.reused_from`` (the module build a ``reused`` component was taken from).
+driver stand down), ``module_builds.rebuild_strategy`` (the one its plan used),
+``component_builds.attempts`` (how many times the component build started in this
+submission: bounded retries after a lost worker) and ``component_builds.reused_from``
+(the module build a ``reused`` component was taken from).
 Existing rows are kept: ``NULL`` driver and source, 0 attempts.
 """
 
@@ -26,6 +27,7 @@ depends_on: str | None = None
 def upgrade() -> None:
     """Add the three columns (plain ADD COLUMN everywhere; nothing is copied)."""
     op.add_column("module_builds", sa.Column("driver_build", sa.Integer(), nullable=True))
+    op.add_column("module_builds", sa.Column("rebuild_strategy", sa.Text(), nullable=True))
     op.add_column(
         "component_builds",
         sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
@@ -39,4 +41,5 @@ def downgrade() -> None:
     # of module_builds would empty component_builds through ON DELETE CASCADE.
     op.drop_column("component_builds", "reused_from")
     op.drop_column("component_builds", "attempts")
+    op.drop_column("module_builds", "rebuild_strategy")
     op.drop_column("module_builds", "driver_build")
