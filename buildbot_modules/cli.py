@@ -421,7 +421,7 @@ def cmd_repos(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     sources, _ = _client_sources(args)
     service = _services(sources)[0]
-    build = service.build(args.ref)
+    build = service.build(args.ref, scratch=args.scratch, rebuild_strategy=args.rebuild_strategy)
     if args.json:
         print(json.dumps(build, indent=2))
     else:
@@ -579,6 +579,14 @@ def add_client_commands(sub: Any) -> None:
     cr.set_defaults(func=cmd_repos)
     cbuild = sub.add_parser("build", parents=[common], help="build N:S at its branch head")
     cbuild.add_argument("ref", metavar="N:S")
+    cbuild.add_argument(
+        "--scratch", action="store_true", help="a scratch build: never reused or promoted"
+    )
+    cbuild.add_argument(
+        "--rebuild-strategy",
+        choices=("changed-and-after", "only-changed", "all"),
+        help="for this build, instead of the module's or the site's",
+    )
     cbuild.set_defaults(func=cmd_build)
     cw = sub.add_parser("watch", parents=[common], help="follow a module build to its end")
     cw.add_argument("id", metavar="ID")

@@ -212,13 +212,19 @@ class ServiceSource(Source):
         items: list[dict[str, Any]] = self.call("GET", "module-builds/", params=params)["items"]
         return [{"source": self.location, **b} for b in items]
 
-    def build(self, ref: str) -> dict[str, Any]:
+    def build(
+        self, ref: str, *, scratch: bool = False, rebuild_strategy: str | None = None
+    ) -> dict[str, Any]:
         """Submit a build of ``N:S`` at its dist-git branch head."""
         stream = self.call("GET", "module-streams/" + quote(ref))
         scm = stream.get("scm")
         if not scm:
             raise ClientError(f"{self.location}: {ref} has no branch in the site's dist-git")
-        body = {"scmurl": scm["scmurl"], "branch": scm["branch"]}
+        body: dict[str, Any] = {"scmurl": scm["scmurl"], "branch": scm["branch"]}
+        if scratch:
+            body["scratch"] = True
+        if rebuild_strategy:
+            body["rebuild_strategy"] = rebuild_strategy
         answer: dict[str, Any] = self.call("POST", "module-builds/", body=body, ok=(201,))
         return answer
 
