@@ -368,6 +368,12 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 hour=s.maintenance_hour,
                 minute=30,
             ).configure(config_dict)
+            # Its LocalWorker lives in the master: like ours, it cannot go missing (the
+            # janitor's own would leave a one-hour "missing" timer running).
+            self.workers[:] = [
+                worker.LocalWorker(JANITOR_NAME, missing_timeout=0) if w.name == JANITOR_NAME else w
+                for w in self.workers
+            ]
 
 
 class CollectGarbage(MasterStep):
