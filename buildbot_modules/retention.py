@@ -50,8 +50,9 @@ __all__ = [
     "retire_candidates",
 ]
 
-AREAS = ("stage", "production")
-"""The publish areas a module build can be in (quality.py's STAGE and PRODUCTION)."""
+AREAS = ("stage", "production", "scratch")
+"""The publish areas a module build can be in: quality.py's STAGE and PRODUCTION, and
+``scratch`` where scratch builds are published apart (absent areas are skipped)."""
 
 LIVE_STATES = frozenset({"init", "wait", "build", "done", "ready"})
 RETIRABLE_STATES = frozenset({"done", "ready"})

@@ -263,6 +263,25 @@ class RetentionPolicy(SiteTestBase):
         self.assertEqual(off.collected, [])
         self.assertIn("retention is off", off.skipped[0])
 
+    def test_collect_garbage_from_the_command_line(self) -> None:
+        self.clock.now = datetime.now(UTC) - timedelta(days=20)
+        failed = self.add("demo", V1, "failed", at=self.clock.now)
+        preview = bbmod("collect-garbage", "--master", self.master, "--dry-run")
+        self.assertEqual(preview.returncode, 0, preview.stderr)
+        self.assertIn(
+            f"garbage: demo:main:{V1}:demo01 (build {failed}, was failed)", preview.stdout
+        )
+        self.assertIn("dry run, nothing changed", preview.stdout)
+        self.assertEqual(self.state(failed), "failed")
+        kept = bbmod("collect-garbage", "--master", self.master, "--days", "30")
+        self.assertIn("nothing to collect", kept.stdout)
+        self.assertEqual(self.state(failed), "failed")
+        done = bbmod("collect-garbage", "--master", self.master)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("moved 1 builds to garbage", done.stdout)
+        self.assertEqual(self.state(failed), "garbage")
+        self.assertFalse(self.has_artifacts(failed))
+
     def test_mark_garbage_rechecks_the_state(self) -> None:
         build = self.add("demo", V1, "done")
         self.registry.set_module_state(build, "ready")
@@ -471,6 +490,12 @@ class Backups(unittest.TestCase):
         )
         # The id sequences moved past the restored rows.
         self.assertEqual(create(postgres, "new", "1"), 3)
+        # Retention's queries mean the same there.
+        candidates = postgres.retention_candidates(NOW)
+        self.assertEqual(candidates, site.registry.retention_candidates(NOW))
+        self.assertEqual([(b.id, why) for b, why in candidates], [(2, "failed")])
+        self.assertEqual(postgres.mark_garbage(2, "gone").state, "garbage")
+        self.assertEqual(postgres.retention_candidates(NOW), [])
 
 
 class MaintenanceBuilder(RunMasterBase):

@@ -168,11 +168,6 @@ class Settings:
             raise ValueError("amqp_url: an amqp:// or amqps:// URL, or '' for no message bus")
         if self.amqp_url and not (self.bus_topic_prefix and self.bus_queue):
             raise ValueError("bus_topic_prefix and bus_queue must not be empty with amqp_url")
-        for key in ("garbage_after_days", "log_retention_days"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key}: a number of days, or 0 to keep everything")
-        if not 0 <= self.maintenance_hour <= 23:
-            raise ValueError(f"maintenance_hour {self.maintenance_hour}: an hour, 0 to 23")
         if self.poll_interval < 0:
             raise ValueError("poll_interval: seconds (at least 1), or 0 for no polling")
         if self.webhooks:
@@ -189,6 +184,11 @@ class Settings:
             raise ValueError(f"smtp_relay {self.smtp_relay!r}: host:port, e.g. 'localhost:25'")
         if self.smtp_user and not self.smtp_password_secret:
             raise ValueError("smtp_user needs smtp_password_secret (a secret's name, not it)")
+        for key in ("garbage_after_days", "log_retention_days"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: a number of days, or 0 to keep everything")
+        if not 0 <= self.maintenance_hour <= 23:
+            raise ValueError(f"maintenance_hour {self.maintenance_hour}: an hour, 0 to 23")
 
     def path(self, value: str) -> str:
         """``value`` as an absolute path, relative to the settings' folder."""

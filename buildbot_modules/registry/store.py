@@ -1162,8 +1162,8 @@ class Registry:
         - ``failed``: every failed build;
         - ``scratch``: a scratch build that is done or ready;
         - ``superseded by N:S:V:C``: a build still ``done`` (never made ready, e.g. held
-          at the stage gate) when a newer version of its name, stream and context is done
-          or ready.
+          at the stage gate) when a newer version (not scratch) of its name, stream and
+          context is done or ready.
 
         A build promoted to production is never a candidate, nor is a ready build that is
         not scratch: published builds stay until they are retired.
@@ -1180,6 +1180,7 @@ class Registry:
                 newer.c.context == c.context,
                 newer.c.version > c.version,
                 newer.c.state.in_((done, ready)),
+                newer.c.scratch.is_(False),
             )
             .order_by(newer.c.version.desc(), newer.c.id.desc())
             .limit(1)
