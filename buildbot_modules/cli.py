@@ -1,6 +1,8 @@
 """``bbmod``: the command line of buildbot-modules.
 
 Exit codes: 0 success, 1 the input is invalid (each problem printed on stdout), 2 usage.
+The administrator's commands (``retire``, ``collect-garbage``, ``registry``) print their
+errors on stderr; ``retire`` exits 2 for a name:stream the registry does not know.
 """
 
 from __future__ import annotations

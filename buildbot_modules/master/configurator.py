@@ -10,6 +10,9 @@ its components never holds a slot they need. ``components`` runs component build
 the build workers. In the UI both appear as virtual builders per module stream
 (``module N:S`` and ``components N:S``): the number of builders grows with module
 streams, not with components, and each component build's summary names its component.
+
+``module-maintenance`` applies the retention policy nightly (retention.py); Buildbot's
+own janitor deletes old logs (``log_retention_days``).
 """
 
 from __future__ import annotations
