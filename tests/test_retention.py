@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from buildbot.process.results import SUCCESS
 from buildbot.test.util.integration import RunMasterBase
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
@@ -521,16 +522,12 @@ class MaintenanceBuilder(RunMasterBase):
         for build in (failed, ready):
             write(os.path.join(artifacts, str(build)), "alpha/results/a.rpm", "rpm")
 
-        bsid, _ = yield self.master.data.control(
-            "force", {}, ("forceschedulers", "bbmod-maintenance")
+        schedulers = yield self.master.data.get(("schedulers",))
+        self.assertLessEqual(
+            {"bbmod-maintenance-nightly", "__Janitor"}, {s["name"] for s in schedulers}
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            buildset = yield self.master.data.get(("buildsets", bsid))
-            if buildset["complete"]:
-                break
-            yield task.deferLater(reactor, 0.3, lambda: None)
-        self.assertTrue(buildset["complete"], "the maintenance build did not finish in 60 s")
+        buildset = yield self.force("bbmod-maintenance")
+        self.assertEqual(buildset["results"], SUCCESS)
         self.assertEqual(registry.module_build(failed).state, "garbage")
         self.assertEqual(registry.module_build(ready).state, "ready")
         self.assertFalse(os.path.exists(os.path.join(artifacts, str(failed))))
@@ -544,6 +541,23 @@ class MaintenanceBuilder(RunMasterBase):
             f"garbage: demo:main:{V1}:c0ffee42 (build {failed}, was failed)", contents["content"]
         )
         self.assertIn(f"deleted {os.path.join(artifacts, str(failed))}", contents["content"])
+
+        # Buildbot's janitor runs with our settings (logs older than 30 days).
+        janitor = yield self.force("__Janitor_force")
+        self.assertEqual(janitor["results"], SUCCESS)
+        step = yield self.find_step("__Janitor", "LogChunksJanitor")
+        self.assertEqual(step["state_string"], "deleted 0 logchunks")
+
+    @defer.inlineCallbacks
+    def force(self, scheduler: str) -> Any:
+        bsid, _ = yield self.master.data.control("force", {}, ("forceschedulers", scheduler))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            buildset = yield self.master.data.get(("buildsets", bsid))
+            if buildset["complete"]:
+                return buildset
+            yield task.deferLater(reactor, 0.3, lambda: None)
+        self.fail(f"the build forced by {scheduler} did not finish in 60 s")
 
     @defer.inlineCallbacks
     def find_step(self, builder: str, step: str) -> Any:
