@@ -1,11 +1,14 @@
 """``bbmod``: the command line of buildbot-modules.
 
 Exit codes: 0 success, 1 the input is invalid (each problem printed on stdout), 2 usage.
+The administrator's commands (``retire``, ``collect-garbage``, ``registry``) print their
+errors on stderr; ``retire`` exits 2 for a name:stream the registry does not know.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import subprocess
@@ -240,6 +243,149 @@ def cmd_build_local(args: argparse.Namespace) -> int:
             strict=args.strict,
         )
     )
+
+
+# --------------------------------------------------------------------------- administration
+
+
+def _fail(error: ModuleError, code: int = 1) -> int:
+    print(error.as_problem().format(), file=sys.stderr)
+    return code
+
+
+def cmd_retire(args: argparse.Namespace) -> int:
+    from .retention import UnknownStream, master_site, parse_ref, retire, retire_candidates
+
+    try:
+        name, stream, version, context = parse_ref(args.ref)
+    except ModuleError as e:
+        return _fail(e, 2)
+    try:
+        site = master_site(args.master)
+        builds = retire_candidates(site.registry, name, stream, version, context)
+    except UnknownStream as e:
+        return _fail(e, 2)
+    except ModuleError as e:
+        return _fail(e)
+    if not builds:
+        print(f"{args.ref}: no done or ready build matches; nothing to retire", file=sys.stderr)
+        return 1
+    print(f"{len(builds)} module builds to retire (garbage; out of stage and production):")
+    for b in builds:
+        where = ", ".join(
+            a
+            for a, path in (("stage", b.published_path), ("production", b.production_path))
+            if path
+        )
+        print(f"  {b.nsvc}  build {b.id}  {b.state}  {where or 'not published'}")
+    if not args.yes:
+        try:
+            answer = input("Retire them? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing retired (answer y, or pass --yes)", file=sys.stderr)
+            return 1
+    try:
+        user = args.by or getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    try:
+        done = retire(site, builds, user, log=print)
+    except ModuleError as e:
+        return _fail(e)
+    print(f"retired {len(done)} of {len(builds)} module builds")
+    return 0 if len(done) == len(builds) else 1
+
+
+def cmd_collect_garbage(args: argparse.Namespace) -> int:
+    from .retention import collect_garbage, master_site
+
+    try:
+        site = master_site(args.master)
+        report = collect_garbage(site, args.days, dry_run=args.dry_run)
+    except ModuleError as e:
+        return _fail(e)
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def cmd_registry_backup(args: argparse.Namespace) -> int:
+    from .retention import backup_registry, master_site
+
+    try:
+        site = master_site(args.master)
+        counts = backup_registry(site.registry, args.file)
+    except ModuleError as e:
+        return _fail(e)
+    rows = ", ".join(f"{n} {table}" for table, n in counts.items())
+    print(f"{site.registry.describe()} → {args.file}: {rows}")
+    return 0
+
+
+def cmd_registry_restore(args: argparse.Namespace) -> int:
+    from .retention import master_running, master_site, restore_registry
+
+    pid = master_running(args.master)
+    if pid is not None:
+        print(
+            f"{args.master}: error: the master is running (pid {pid}) "
+            "(stop it first: buildbot stop DIR; restore into a registry nobody writes to)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        site = master_site(args.master)
+        counts = restore_registry(site.registry, args.file, force=args.force)
+    except ModuleError as e:
+        return _fail(e)
+    rows = ", ".join(f"{n} {table}" for table, n in counts.items())
+    print(f"{args.file} → {site.registry.describe()}: {rows}")
+    return 0
+
+
+def add_admin_commands(sub: Any) -> None:
+    """``retire``, ``collect-garbage``, ``registry backup|restore``: run on the master's
+    host against its directory (docs/running.md "Retention, retiring and backups")."""
+    master = argparse.ArgumentParser(add_help=False)
+    master.add_argument(
+        "--master", required=True, metavar="DIR", help="the master's folder (with settings.toml)"
+    )
+    retire = sub.add_parser(
+        "retire",
+        parents=[master],
+        help="retire module builds: garbage, out of the stage and production repositories",
+    )
+    retire.add_argument("ref", metavar="N:S[:V[:C]]")
+    retire.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    retire.add_argument("--by", metavar="USER", help="who retires (default: your login name)")
+    retire.set_defaults(func=cmd_retire)
+    garbage = sub.add_parser(
+        "collect-garbage",
+        parents=[master],
+        help="apply the retention policy now (the module-maintenance builder does it nightly)",
+    )
+    garbage.add_argument(
+        "--days", type=int, metavar="N", help="older than N days (default: garbage_after_days)"
+    )
+    garbage.add_argument("--dry-run", action="store_true", help="say what would go; change nothing")
+    garbage.set_defaults(func=cmd_collect_garbage)
+    registry = sub.add_parser("registry", help="back up and restore the module registry")
+    rsub = registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    backup = rsub.add_parser(
+        "backup", parents=[master], help="write every registry table to FILE (JSON)"
+    )
+    backup.add_argument("file", metavar="FILE")
+    backup.set_defaults(func=cmd_registry_backup)
+    restore = rsub.add_parser(
+        "restore", parents=[master], help="load FILE into the master's (empty) registry"
+    )
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument(
+        "--force", action="store_true", help="replace the rows of a registry that is not empty"
+    )
+    restore.set_defaults(func=cmd_registry_restore)
 
 
 # --------------------------------------------------------------------------- module client
@@ -547,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     ppub.add_argument("--publish", required=True, metavar="ROOT", help="the publish root")
     ppub.set_defaults(func=cmd_platform_publish)
     add_client_commands(sub)
+    add_admin_commands(sub)
     return parser
 
 

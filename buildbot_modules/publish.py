@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +59,7 @@ __all__ = [
     "publish",
     "published",
     "repo_file",
+    "unpublish",
     "update_aggregate",
 ]
 
@@ -412,3 +413,47 @@ def _update_aggregate(area_dir: str, area: str, signer: Any = None) -> str:
             else:
                 os.unlink(path)
     return link
+
+
+def unpublish(
+    publish_root: str,
+    area: str,
+    builds: Iterable[tuple[str, str, int, str]],
+    signer: Any = None,
+) -> list[str]:
+    """Remove published module builds (``(name, stream, version, context)``, every arch
+    and the sources) from an area and rebuild its aggregate repository once, under the
+    area's lock. Returns the directories removed; builds not published there are skipped
+    (nothing is rebuilt when none was).
+
+    Each ``<version>.<context>`` directory leaves in one rename (to ``.tmp-*``, then
+    removed), so nobody sees half of it; the aggregate keeps serving the builds until
+    the new one is swapped in.
+    """
+    removed: list[str] = []
+    area_dir = _area_dir(publish_root, area)
+    if not os.path.isdir(area_dir):
+        return removed
+    wanted = list(builds)
+    for name, stream, _version, context in wanted:
+        for kind, value in (("name", name), ("stream", stream), ("context", context)):
+            _check_part(kind, value)
+    for tool in ("createrepo_c", "modifyrepo_c"):
+        require_tool(tool)
+    with area_lock(publish_root, area):
+        for name, stream, version, context in wanted:
+            target = os.path.join(area_dir, name, stream, f"{int(version)}.{context}")
+            if not os.path.isdir(target) or os.path.islink(target):
+                continue
+            gone = tempfile.mkdtemp(prefix=".tmp-", dir=area_dir)
+            os.rename(target, os.path.join(gone, "build"))
+            shutil.rmtree(gone, ignore_errors=True)
+            removed.append(target)
+            for parent in (os.path.dirname(target), os.path.dirname(os.path.dirname(target))):
+                try:
+                    os.rmdir(parent)  # only when empty: other streams and versions stay
+                except OSError:
+                    break
+        if removed:
+            _update_aggregate(area_dir, area, signer)
+    return removed

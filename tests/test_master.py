@@ -94,7 +94,18 @@ class LintOnWorker(RunMasterBase):
         )
         builders = yield treq.get(f"http://127.0.0.1:{self.www_port}/api/v2/builders", pool=pool)
         names = [b["name"] for b in json.loads((yield builders.text()))["builders"]]
-        self.assertEqual(sorted(names), ["components", "module-actions", "module-lint", "modules"])
+        # module-maintenance: retention; __Janitor: Buildbot's own, deleting old logs.
+        self.assertEqual(
+            sorted(names),
+            [
+                "__Janitor",
+                "components",
+                "module-actions",
+                "module-lint",
+                "module-maintenance",
+                "modules",
+            ],
+        )
 
     @defer.inlineCallbacks
     def test_invalid_module(self) -> None:

@@ -10,17 +10,23 @@ its components never holds a slot they need. ``components`` runs component build
 the build workers. In the UI both appear as virtual builders per module stream
 (``module N:S`` and ``components N:S``): the number of builders grows with module
 streams, not with components, and each component build's summary names its component.
+
+``module-maintenance`` applies the retention policy nightly (retention.py); Buildbot's
+own janitor deletes old logs (``log_retention_days``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from buildbot.configurators import ConfiguratorBase
+from buildbot.configurators.janitor import JANITOR_NAME, JanitorConfigurator
 from buildbot.plugins import schedulers, steps, util, worker
 from buildbot.process.buildstep import BuildStep
+from buildbot.process.results import SUCCESS, WARNINGS
 from buildbot.util import service
 from twisted.internet import defer
 
@@ -34,7 +40,15 @@ from .quality import PRODUCTION, STAGE, CommandCheck, Gate, RecordStepResult, Ru
 from .schedulers import ComponentScheduler, ModuleScheduler
 from .settings import Settings, load_settings
 from .site import ModuleSite
-from .steps import ComposeModule, FetchModule, LoadModule, PlanModule, PublishModule, ResolveModule
+from .steps import (
+    ComposeModule,
+    FetchModule,
+    LoadModule,
+    MasterStep,
+    PlanModule,
+    PublishModule,
+    ResolveModule,
+)
 from .threads import in_thread
 
 __all__ = ["ModulesConfigurator", "Settings", "load_settings"]
@@ -44,6 +58,7 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_
 MODULE_WORKER = "bbmod-modules"
 LOCAL_BUILDER = "bbmod-local"
 ACTIONS_BUILDER = "module-actions"
+MAINTENANCE_BUILDER = "module-maintenance"
 
 
 class _PrepareSite(service.BuildbotService):  # type: ignore[misc]
@@ -149,6 +164,7 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
         self.add_module_builders(site, build_workers)
         self.add_quality(site)
         self.add_lint_builder()
+        self.add_maintenance(site, config_dict)
         # The module pages under <url>modules/, and "Modules" in the UI's menu.
         config_dict["services"].append(ModulePagesService(site))
         self.www["plugins"]["wsgi_dashboards"].append(modules_dashboard(site))
@@ -323,3 +339,68 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 ],
             )
         )
+
+    def add_maintenance(self, site: ModuleSite, config_dict: dict[str, Any]) -> None:
+        """The ``module-maintenance`` builder (retention, nightly at ``maintenance_hour``
+        and on its "Collect garbage" button) and Buildbot's janitor for old logs."""
+        s = self.settings
+        factory = util.BuildFactory()
+        factory.addStep(CollectGarbage(site))
+        self.builders.append(
+            util.BuilderConfig(
+                name=MAINTENANCE_BUILDER,
+                workernames=self.module_workers,
+                factory=factory,
+                collapseRequests=True,
+                tags=["maintenance"],
+                description="Retention: old failed, scratch and superseded module builds to "
+                "garbage, their files deleted",
+            )
+        )
+        if s.garbage_after_days:
+            self.schedulers.append(
+                schedulers.Nightly(
+                    name="bbmod-maintenance-nightly",
+                    builderNames=[MAINTENANCE_BUILDER],
+                    hour=s.maintenance_hour,
+                    minute=0,
+                )
+            )
+        self.schedulers.append(
+            schedulers.ForceScheduler(
+                name="bbmod-maintenance",
+                builderNames=[MAINTENANCE_BUILDER],
+                buttonName="Collect garbage",
+                label="Apply the retention policy now",
+                codebases=[util.CodebaseParameter(codebase="", hide=True)],
+                properties=[],
+            )
+        )
+        janitor_there = any(w.name == JANITOR_NAME for w in self.workers)
+        if s.log_retention_days and not janitor_there:
+            JanitorConfigurator(
+                logHorizon=timedelta(days=s.log_retention_days),
+                hour=s.maintenance_hour,
+                minute=30,
+            ).configure(config_dict)
+            # Its LocalWorker lives in the master: like ours, it cannot go missing (the
+            # janitor's own would leave a one-hour "missing" timer running).
+            self.workers[:] = [
+                worker.LocalWorker(JANITOR_NAME, missing_timeout=0) if w.name == JANITOR_NAME else w
+                for w in self.workers
+            ]
+
+
+class CollectGarbage(MasterStep):
+    """The retention policy (retention.py), in a thread; the ``garbage`` log says which
+    builds went to garbage and every file tree deleted."""
+
+    name = "collect garbage"
+
+    async def work(self) -> int:
+        from ..retention import collect_garbage
+
+        report = await in_thread(collect_garbage, self.site)
+        await self.addCompleteLog("garbage", "\n".join(report.lines()) + "\n")
+        self.summary = report.summary() if report.days > 0 else "retention is off"
+        return WARNINGS if report.days > 0 and report.skipped else SUCCESS

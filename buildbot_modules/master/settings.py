@@ -107,6 +107,13 @@ class Settings:
     oidc_groups: dict[str, str] = field(default_factory=dict)  # OIDC group -> role
     # Builds of module streams may run at once (each mostly waits for its components).
     module_slots: int = 8
+    # Retention (docs/running.md "Retention, retiring and backups"): failed, scratch and
+    # superseded (done, never ready) module builds older than this many days go to garbage
+    # and their artifacts are deleted, nightly on the `module-maintenance` builder; 0 = never.
+    garbage_after_days: int = 14
+    # Buildbot's janitor deletes build logs older than this many days; 0 = keep them.
+    log_retention_days: int = 30
+    maintenance_hour: int = 3  # the hour (0-23, master's local time) both run at
     # The message bus (fedora-messaging, docs/running.md "Message bus"): the AMQP broker's
     # URL; "" = no bus. Consumes <prefix>.git.receive (pushes), publishes
     # <prefix>.bbmod.module.state.change (every module build state change).
@@ -182,6 +189,11 @@ class Settings:
             raise ValueError(f"smtp_relay {self.smtp_relay!r}: host:port, e.g. 'localhost:25'")
         if self.smtp_user and not self.smtp_password_secret:
             raise ValueError("smtp_user needs smtp_password_secret (a secret's name, not it)")
+        for key in ("garbage_after_days", "log_retention_days"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: a number of days, or 0 to keep everything")
+        if not 0 <= self.maintenance_hour <= 23:
+            raise ValueError(f"maintenance_hour {self.maintenance_hour}: an hour, 0 to 23")
 
     def path(self, value: str) -> str:
         """``value`` as an absolute path, relative to the settings' folder."""

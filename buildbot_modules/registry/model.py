@@ -56,11 +56,13 @@ MODULE_TRANSITIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "init": frozenset({"wait", "failed"}),
         "wait": frozenset({"build", "failed"}),
         "build": frozenset({"done", "failed"}),
-        "done": frozenset({"ready", "failed"}),
+        # done → garbage: a build never made ready, superseded by a newer one
+        # (retention.py); ready → garbage: retired (``bbmod retire``).
+        "done": frozenset({"ready", "failed", "garbage"}),
         "ready": frozenset({"garbage"}),
-        # failed → init is a resubmission (its own operation, a later issue), not a
-        # state change; garbage is final.
-        "failed": frozenset(),
+        # failed → init is a resubmission (its own operation), not a state change;
+        # failed → garbage: its artifacts were removed by retention. garbage is final.
+        "failed": frozenset({"garbage"}),
         "garbage": frozenset(),
     }
 )

@@ -27,6 +27,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine, Row
 
 from ..core.catalogue import CatalogueEntry
+from . import schema as _schema
 from .model import (
     COMPONENT_STATES,
     DEFAULT_RESULT_TYPE,
@@ -1250,6 +1251,236 @@ class Registry:
                 out.setdefault((dep, dep_stream), set()).update(users)
         return {key: sorted(users - {f"{key[0]}:{key[1]}"}) for key, users in out.items()}
 
+    # ----------------------------------------------------------------- retention, backup
+
+    def retention_candidates(
+        self, finished_before: datetime
+    ) -> list[tuple[ModuleBuildRecord, str]]:
+        """Builds that finished before ``finished_before`` and that retention may move to
+        garbage, with why, oldest first (retention.py decides what to do with them):
+
+        - ``failed``: every failed build;
+        - ``scratch``: a scratch build that is done or ready;
+        - ``superseded by N:S:V:C``: a build still ``done`` (never made ready, e.g. held
+          at the stage gate) when a newer version (not scratch) of its name, stream and
+          context is done or ready.
+
+        A build promoted to production is never a candidate, nor is a ready build that is
+        not scratch: published builds stay until they are retired.
+        """
+        c = t_builds.c
+        finished = sa.func.coalesce(c.finished_at, c.submitted_at) < finished_before
+        done, ready = MODULE_STATES["done"], MODULE_STATES["ready"]
+        newer = t_builds.alias("newer")
+        newest_newer = (
+            sa.select(newer.c.id)
+            .where(
+                newer.c.name == c.name,
+                newer.c.stream == c.stream,
+                newer.c.context == c.context,
+                newer.c.version > c.version,
+                newer.c.state.in_((done, ready)),
+                newer.c.scratch.is_(False),
+            )
+            .order_by(newer.c.version.desc(), newer.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(t_builds, newest_newer.label("newer_id"))
+            .where(finished, c.production_path.is_(None))
+            .where(
+                sa.or_(
+                    c.state == MODULE_STATES["failed"],
+                    sa.and_(c.scratch.is_(True), c.state.in_((done, ready))),
+                    sa.and_(c.state == done, newest_newer.is_not(None)),
+                )
+            )
+            .order_by(c.id)
+        )
+        out: list[tuple[ModuleBuildRecord, str]] = []
+        with self._read() as conn:
+            for row in conn.execute(query):
+                record = _build_record(row)
+                if record.state == "failed":
+                    why = "failed"
+                elif record.scratch:
+                    why = "scratch"
+                else:
+                    by = _build_record(_build_row(conn, int(row.newer_id)))
+                    why = f"superseded by {by.nsvc}"
+                out.append((record, why))
+        return out
+
+    def same_nsvc(
+        self, name: str, stream: str, version: int, context: str
+    ) -> list[ModuleBuildRecord]:
+        """Every build of ``name:stream:version:context`` (failed ones included), by id."""
+        query = (
+            sa.select(t_builds)
+            .where(
+                t_builds.c.name == name,
+                t_builds.c.stream == stream,
+                t_builds.c.version == version,
+                t_builds.c.context == context,
+            )
+            .order_by(t_builds.c.id)
+        )
+        with self._read() as conn:
+            return [_build_record(row) for row in conn.execute(query)]
+
+    def mark_garbage(
+        self, build_id: int, reason: str, *, states: Iterable[str] = ("done", "failed", "ready")
+    ) -> ModuleBuildRecord:
+        """Move a build to ``garbage`` with ``reason``, if it is still in one of ``states``
+        (checked in the same transaction, so a build that became ready meanwhile is not
+        collected by mistake); return its new record.
+
+        :class:`InvalidState` when its state is not one of ``states`` or cannot go to
+        garbage, and when another build of the same N:S:V:C is live: the registry keeps
+        one live (not failed) build per N:S:V:C, so a failed build whose N:S:V:C was
+        built again stays ``failed``.
+        """
+        wanted = frozenset(states)
+        with self._write() as conn:
+            row = _build_row(conn, build_id, lock=True)
+            current = STATE_NAMES[row.state]
+            nsvc = f"{row.name}:{row.stream}:{row.version}:{row.context}"
+            if current not in wanted:
+                raise InvalidState(
+                    f"module build {build_id} ({nsvc}) is {current}, not "
+                    + " or ".join(sorted(wanted)),
+                    hint="it changed state since it was chosen; nothing was done",
+                )
+            allowed = MODULE_TRANSITIONS[current]
+            if "garbage" not in allowed:
+                raise _bad_transition(row, current, "garbage", allowed)
+            if current == "failed":
+                live = conn.execute(
+                    sa.select(t_builds.c.id, t_builds.c.state)
+                    .where(
+                        t_builds.c.name == row.name,
+                        t_builds.c.stream == row.stream,
+                        t_builds.c.version == row.version,
+                        t_builds.c.context == row.context,
+                        t_builds.c.state != MODULE_STATES["failed"],
+                        t_builds.c.id != build_id,
+                    )
+                    .limit(1)
+                ).first()
+                if live is not None:
+                    raise InvalidState(
+                        f"module build {build_id} ({nsvc}) stays failed: build {live.id} of "
+                        f"the same N:S:V:C is {STATE_NAMES[live.state]}",
+                        hint="the registry keeps one live build per N:S:V:C",
+                    )
+            conn.execute(
+                t_builds.update()
+                .where(t_builds.c.id == build_id)
+                .values(state=MODULE_STATES["garbage"], state_reason=reason)
+            )
+            record = _build_record(_build_row(conn, build_id))
+        self._announce(record)
+        return record
+
+    def revision(self) -> str | None:
+        """The registry's Alembic revision (``None`` before :meth:`upgrade`)."""
+        with self._read() as conn:
+            return _revision(conn)
+
+    def backup(self) -> dict[str, Any]:
+        """Every row of every registry table as one JSON-ready document, read in one
+        snapshot (REPEATABLE READ on PostgreSQL), with the Alembic revision.
+
+        Portable: times and dates are ISO 8601 strings, JSON columns stay JSON, so a
+        backup of a SQLite registry restores into PostgreSQL and back (:meth:`restore`).
+        """
+        tables: dict[str, Any] = {}
+        with self._turn(), self._engine.connect() as conn:
+            if not self._sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                revision = _revision(conn)
+                for table in _BACKUP_TABLES:
+                    columns = [col.name for col in table.columns]
+                    rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
+                    tables[table.name] = {
+                        "columns": columns,
+                        "rows": [
+                            [
+                                _to_json(col, value)
+                                for col, value in zip(table.columns, row, strict=True)
+                            ]
+                            for row in rows
+                        ],
+                    }
+        if revision is None:
+            raise RegistryError(
+                f"{self.describe()} has no schema: nothing to back up",
+                hint="is this the right registry_url? the master creates the schema at start",
+            )
+        return {
+            "format": BACKUP_FORMAT,
+            "revision": revision,
+            "created_at": self._clock().isoformat(),
+            "tables": tables,
+        }
+
+    def restore(self, document: Mapping[str, Any], *, force: bool = False) -> dict[str, int]:
+        """Load a :meth:`backup` document into this registry, in one transaction; return
+        the rows loaded per table.
+
+        The schema is created (or migrated) first and must then be at the document's
+        revision. A registry that holds any row is refused unless ``force``, which
+        deletes every row first. On PostgreSQL the id sequences are moved past the
+        restored ids, so new builds get new ids.
+        """
+        _check_backup(document)
+        self.upgrade()
+        wanted = document["tables"]
+        counts: dict[str, int] = {}
+        with self._write() as conn:
+            revision = _revision(conn)
+            if revision != document["revision"]:
+                raise RegistryError(
+                    f"the backup is at registry revision {document['revision']}, "
+                    f"{self.describe()} at {revision}",
+                    hint="restore with the buildbot-modules version that made the backup, "
+                    "then upgrade",
+                )
+            used = {
+                t.name: int(conn.scalar(sa.select(sa.func.count()).select_from(t)) or 0)
+                for t in _BACKUP_TABLES
+            }
+            if any(used.values()) and not force:
+                held = ", ".join(f"{n} {name}" for name, n in used.items() if n)
+                raise RegistryError(
+                    f"{self.describe()} is not empty ({held})",
+                    hint="restore into an empty registry, or pass --force to replace its rows",
+                )
+            for table in reversed(_BACKUP_TABLES):
+                conn.execute(table.delete())
+            for table in _BACKUP_TABLES:
+                part = wanted[table.name]
+                index = {name: i for i, name in enumerate(part["columns"])}
+                rows = [
+                    {col.name: _from_json(col, row[index[col.name]]) for col in table.columns}
+                    for row in part["rows"]
+                ]
+                for start in range(0, len(rows), 500):
+                    conn.execute(table.insert(), rows[start : start + 500])
+                counts[table.name] = len(rows)
+            if conn.dialect.name == "postgresql":
+                for table in _BACKUP_TABLES:
+                    if "id" in table.c:
+                        conn.execute(
+                            sa.text(
+                                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table.name}"
+                            )
+                        )
+        return counts
+
     # ----------------------------------------------------------------- catalogue
 
     def catalogue(self) -> RegistryCatalogue:
@@ -1503,3 +1734,84 @@ def _component_record(row: Row[Any]) -> ComponentRecord:
         attempts=int(row.attempts or 0),
         reused_from=row.reused_from,
     )
+
+
+# --------------------------------------------------------------------------- backup helpers
+
+BACKUP_FORMAT = "buildbot-modules registry backup 1"
+"""The ``format`` of a :meth:`Registry.backup` document."""
+
+_BACKUP_TABLES: list[sa.Table] = list(_schema.metadata.sorted_tables)  # parents first
+
+
+def _revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table(_schema.VERSION_TABLE):
+        return None
+    table = sa.table(_schema.VERSION_TABLE, sa.column("version_num"))
+    found = conn.scalars(sa.select(table.c.version_num)).all()
+    return ",".join(sorted(str(v) for v in found)) or None
+
+
+def _to_json(column: sa.Column[Any], value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _from_json(column: sa.Column[Any], value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        if isinstance(column.type, _schema.UTCDateTime):
+            found = datetime.fromisoformat(value)
+            return found if found.tzinfo else found.replace(tzinfo=UTC)
+        if isinstance(column.type, sa.Date):
+            return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise RegistryError(
+            f"backup: {column.table.name}.{column.name}: {value!r} is not an ISO 8601 time",
+            hint="restore a document written by bbmod registry backup",
+        ) from None
+    return value
+
+
+def _check_backup(document: Mapping[str, Any]) -> None:
+    """A clear error for anything that is not a complete backup of this schema."""
+    hint = "restore a document written by bbmod registry backup"
+    if not isinstance(document, Mapping) or document.get("format") != BACKUP_FORMAT:
+        raise RegistryError(
+            f"backup: not a registry backup (format is not {BACKUP_FORMAT!r})", hint=hint
+        )
+    if not isinstance(document.get("revision"), str):
+        raise RegistryError("backup: no registry revision", hint=hint)
+    tables = document.get("tables")
+    if not isinstance(tables, Mapping):
+        raise RegistryError("backup: no tables", hint=hint)
+    known = {t.name: t for t in _BACKUP_TABLES}
+    if set(tables) != set(known):
+        missing, extra = sorted(set(known) - set(tables)), sorted(set(tables) - set(known))
+        raise RegistryError(
+            f"backup: tables differ from the registry's (missing {missing or '-'}, "
+            f"unknown {extra or '-'})",
+            hint=hint,
+        )
+    for name, table in known.items():
+        part = tables[name]
+        columns = part.get("columns") if isinstance(part, Mapping) else None
+        rows = part.get("rows") if isinstance(part, Mapping) else None
+        if not isinstance(columns, list) or sorted(columns) != sorted(
+            c.name for c in table.columns
+        ):
+            raise RegistryError(
+                f"backup: table {name}: its columns are not the registry's "
+                f"({', '.join(c.name for c in table.columns)})",
+                hint=hint,
+            )
+        if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) == len(columns) for r in rows
+        ):
+            raise RegistryError(
+                f"backup: table {name}: rows must be lists of {len(columns)} values", hint=hint
+            )
