@@ -145,7 +145,20 @@ def _copy_tree(source: str, target: str) -> None:
         out = os.path.normpath(os.path.join(target, rel))
         os.makedirs(out, exist_ok=True)
         for name in sorted(files):
-            link_or_copy(os.path.join(folder, name), os.path.join(out, name))
+            _link_or_copy(os.path.join(folder, name), os.path.join(out, name))
+
+
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """``link_or_copy``; an error of writing names the target (shutil names the source)."""
+    try:
+        link_or_copy(source, target)
+    except OSError as e:
+        if e.errno in _WRITE_ERRORS and e.filename != target:
+            raise OSError(e.errno, e.strerror, target) from None
+        raise
 
 
 def publish(
@@ -193,7 +206,8 @@ def publish(
         parent = os.path.join(area_dir, name, stream, f"{version}.{context}")
         target = os.path.join(parent, arch)
         if os.path.lexists(target):
-            difference = _difference(compose, target)
+            with _fs_errors(area_dir, f"reading the published {nsvca}"):
+                difference = _difference(compose, target)
             if difference:
                 raise ModuleError(
                     f"{nsvca} is already published in {area}, {difference}",
@@ -315,8 +329,10 @@ def _free_bytes(path: str) -> int | None:
 
 def _no_space(area_dir: str, doing: str, path: str, detail: str) -> ModuleError:
     root = os.path.dirname(area_dir)
+    if detail and detail != os.strerror(errno.ENOSPC):
+        doing += f": {detail}"
     return ModuleError(
-        f"no space left on device while {doing}: {detail}",
+        f"no space left on device while {doing}",
         source=path,
         hint=f"free space on the file system of {root} (df {root}) or point publish_root"
         " elsewhere in settings.toml, then build again; what was published before is"
@@ -566,7 +582,7 @@ def _build_aggregate(new: str, current: str | None, repos: list[Published], sign
         for entry in sorted(os.listdir(repo.path)):
             if entry.endswith(".rpm") and entry not in seen:
                 seen.add(entry)
-                link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
+                _link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
     _pause_for_tests("aggregate")
     reuse = None
     if current and os.path.isfile(os.path.join(current, "repodata", "repomd.xml")):
@@ -584,5 +600,5 @@ def _build_aggregate(new: str, current: str | None, repos: list[Published], sign
             target = os.path.join(new, href)
             if os.path.isfile(source) and not os.path.lexists(target):
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                link_or_copy(source, target)
+                _link_or_copy(source, target)
     os.chmod(new, 0o755)  # mkdtemp makes it private; the repository is for everyone
