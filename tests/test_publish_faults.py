@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,15 +27,18 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import requests
 from twisted.trial import unittest
 
 from buildbot_modules.compose import ComposeResult, read_modules_metadata
 from buildbot_modules.core.problems import ModuleError
 from buildbot_modules.publish import FAULT_PAUSE_ENV, FAULT_POINTS, published
 from buildbot_modules.publish import publish as publish_compose
+from buildbot_modules.registry import Registry
 
-from .helpers import ROOT, tempdir
+from .helpers import ROOT, tempdir, write
 from .test_compose import ARCH, VERSION, ComposeTestBase
+from .test_pipeline import BIN, SPEC, free_port, module_yaml, run
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
@@ -431,3 +435,202 @@ class PublishFaults(ComposeTestBase):
         self.publish(other, "production")  # promoting it again completes it
         self.assert_valid([DEMO, OTHER], "production")
         self.assert_valid([DEMO, OTHER], "stage")
+
+
+# ------------------------------------------------------------------------- a real site
+
+
+class PublishFaultsSite(unittest.TestCase):
+    """A real site (bbmod quickstart, a master process, a PB worker process, dist-git
+    pushes), as tests/test_pipeline.py runs one; the rpmbuild backend and no checks keep
+    each module build to a few seconds."""
+
+    timeout = 300
+
+    def setUp(self) -> None:
+        for tool in ("rpmbuild", "createrepo_c", "git"):
+            if shutil.which(tool) is None:
+                raise unittest.SkipTest(f"needs {tool} (run make setup)")
+        self.root = tempdir(self)
+        self.distgit = os.path.join(self.root, "distgit")
+        self.publish = os.path.join(self.root, "publish")
+        self.master = os.path.join(self.root, "site", "master")
+        self.worker = os.path.join(self.root, "site", "worker1")
+        self.marker = os.path.join(self.root, "paused")
+        self.port = free_port()
+        self.api = f"http://127.0.0.1:{self.port}/api/v2"
+        self.registry = Registry(f"sqlite:///{self.master}/registry.sqlite")
+        self.pushes = 0
+
+    def create(self) -> None:
+        run(f"{BIN}/bbmod", "distgit", "init", self.distgit)
+        run(
+            f"{BIN}/bbmod",
+            "quickstart",
+            os.path.join(self.root, "site"),
+            "--distgit",
+            self.distgit,
+            "--publish",
+            self.publish,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--worker-port",
+            str(free_port()),
+            "--poll-interval",
+            "1",
+        )
+        with open(os.path.join(self.master, "settings.toml"), "a", encoding="utf-8") as f:
+            f.write('backend = "rpmbuild"\nchecks = []\npromotion = "manual"\n')
+
+    def start_master(self, hook: str = "") -> None:
+        env = {k: v for k, v in os.environ.items() if k != FAULT_PAUSE_ENV}
+        if hook:
+            env[FAULT_PAUSE_ENV] = f"{hook}:{self.marker}"
+        subprocess.run(
+            [f"{BIN}/buildbot", "start", self.master],
+            capture_output=True,
+            check=True,
+            timeout=120,
+            env=env,
+        )
+        self.addCleanup(self.stop, [f"{BIN}/buildbot", "stop", self.master], self.master)
+
+    def start_worker(self) -> None:
+        run(f"{BIN}/buildbot-worker", "start", self.worker)
+        self.addCleanup(self.stop, [f"{BIN}/buildbot-worker", "stop", self.worker], self.worker)
+        self.wait_for_worker()
+
+    def wait_for_worker(self) -> None:
+        def connected() -> bool:
+            try:
+                workers = requests.get(f"{self.api}/workers", timeout=5).json()["workers"]
+            except (requests.RequestException, ValueError, KeyError):
+                return False
+            return any(w["connected_to"] and w["name"] == "worker1" for w in workers)
+
+        wait_for(connected, "the worker to connect", 120)
+
+    def stop(self, command: list[str], folder: str) -> None:
+        pidfile = os.path.join(folder, "twistd.pid")
+        if subprocess.run(["pgrep", "-F", pidfile], capture_output=True).returncode:
+            return  # not running (killed by the test)
+        subprocess.run(command, capture_output=True, check=False, timeout=60)
+        if not self._passed:  # keep the story of a failure in the test output
+            log = os.path.join(folder, "twistd.log")
+            if os.path.exists(log):
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    print(f"==== {log} (tail)\n" + "".join(f.readlines()[-60:]))
+
+    def push(self, summary: str) -> None:
+        """A new commit of the module pf (one component): a new version."""
+        time.sleep(max(0.0, 1.1 - (time.time() % 1)) if self.pushes else 0)  # new second
+        self.pushes += 1
+        source = tempdir(self)
+        write(source, "modules/pf/pf.yaml", module_yaml(summary, {"pf-one": []}))
+        write(source, "rpms/pf-one/pf-one.spec", SPEC.format(name="pf-one", build=""))
+        run(f"{BIN}/bbmod", "distgit", "import", self.distgit, source)
+
+    def builds(self) -> list[Any]:
+        return sorted(self.registry.module_builds(name="pf"), key=lambda b: b.id)
+
+    def finished(self, count: int) -> Any:
+        """The ``count``-th build of pf once it is ready or failed."""
+        builds = self.builds()
+        if len(builds) >= count and builds[count - 1].state in ("ready", "failed"):
+            return builds[count - 1]
+        return None
+
+    def nsvca(self, build: Any) -> str:
+        return f"pf:main:{build.version}:{build.context}:{ARCH}"
+
+    def stage_is_valid(self, modules: list[str]) -> None:
+        link = os.path.join(self.publish, "stage", "repo")
+        self.assertEqual(repository_problems(link), [])
+        self.assertEqual(modules_in(link), modules)
+        for repo in published(self.publish):
+            self.assertEqual(repository_problems(repo.path), [], repo.nsvca)
+
+    def test_master_killed_while_publishing(self) -> None:
+        """SIGKILL of the master just before the aggregate swap: stage is the previous
+        valid repository (dnf reads it); after a restart the next version publishes and
+        the aggregate is complete, without the killed writer's leftovers."""
+        self.create()
+        self.start_master(hook="swap")
+        self.start_worker()
+        self.push("First version")
+        wait_for(lambda: os.path.exists(self.marker), "the first publish to pause", 120)
+        self.assertFalse(os.path.lexists(os.path.join(self.publish, "stage", "repo")))
+        os.unlink(self.marker)  # let the first one through
+        first = wait_for(lambda: self.finished(1), "the first build", 120)
+        self.assertEqual(first.state, "ready", first.state_reason)
+        self.stage_is_valid([self.nsvca(first)])
+
+        self.push("Second version")
+        wait_for(lambda: os.path.exists(self.marker), "the second publish to pause", 120)
+        with open(os.path.join(self.master, "twistd.pid"), encoding="utf-8") as f:
+            pid = int(f.read())
+        with open(self.marker, encoding="utf-8") as f:
+            self.assertEqual(f.read().split(), [str(pid), "swap"])  # the master itself
+        os.kill(pid, signal.SIGKILL)  # the master this test started, by its pid
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), "the master to die", 30)
+        os.unlink(self.marker)
+        second = self.builds()[1]
+        area = os.path.join(self.publish, "stage")
+        self.assertNotEqual(leftovers(area), [])  # the half-made aggregate, hidden
+        self.stage_is_valid([self.nsvca(first)])
+        self.assertRegex(dnf_module_list(self, os.path.join(area, "repo")), r"(?m)^pf\s+main\s")
+
+        self.start_master()
+        self.wait_for_worker()
+        self.push("Third version")
+
+        def third() -> Any:
+            done = [b for b in self.builds()[2:] if b.state in ("ready", "failed")]
+            return done[0] if done else None
+
+        last = wait_for(third, "the third build", 120)
+        self.assertEqual(last.state, "ready", last.state_reason)
+        self.assertGreater(last.version, second.version)
+        self.assertEqual(leftovers(area), [])
+        # The killed build's tree was renamed into place before the kill: it is complete
+        # and the new aggregate carries it too.
+        self.stage_is_valid(sorted(self.nsvca(b) for b in (first, second, last)))
+
+    def test_disk_full_fails_the_build_clearly(self) -> None:
+        """The publish root on a small tmpfs, filled after a first publish: the next
+        build fails in its publish step saying where and what to do; stage is intact."""
+        self.publish = mount_tmpfs(self, "32m")
+        self.create()
+        self.start_master()
+        self.start_worker()
+        self.push("First version")
+        first = wait_for(lambda: self.finished(1), "the first build", 120)
+        self.assertEqual(first.state, "ready", first.state_reason)
+        filler = fill(self.publish)
+        self.push("Second version")
+        second = wait_for(lambda: self.finished(2), "the second build", 120)
+        self.assertEqual(second.state, "failed")
+        self.assertIn(
+            f"no space left on device while copying {self.nsvca(second)} into stage",
+            second.state_reason,
+        )
+        self.assertIn(f"free space on the file system of {self.publish}", second.state_reason)
+        self.assertIn("point publish_root elsewhere in settings.toml", second.state_reason)
+        self.stage_is_valid([self.nsvca(first)])
+        self.assertEqual(leftovers(os.path.join(self.publish, "stage")), [])
+        # The Buildbot build says it in the publish step: summary and `error` log.
+        builds = requests.get(f"{self.api}/builds", params={"order": "-buildid"}, timeout=5)
+        module_builds = [b for b in builds.json()["builds"] if b["complete"] and b["results"] == 2]
+        self.assertTrue(module_builds)
+        steps = requests.get(f"{self.api}/builds/{module_builds[0]['buildid']}/steps", timeout=5)
+        publish = [s for s in steps.json()["steps"] if s["name"] == "publish"]
+        self.assertEqual(len(publish), 1)
+        self.assertIn("no space left on device", publish[0]["state_string"])
+        logs = requests.get(f"{self.api}/steps/{publish[0]['stepid']}/logs", timeout=5).json()
+        error = next(log for log in logs["logs"] if log["name"] == "error")
+        text = requests.get(f"{self.api}/logs/{error['logid']}/raw", timeout=5).text
+        self.assertIn(self.publish, text)
+        self.assertIn("point publish_root elsewhere", text)
+        os.unlink(filler)
