@@ -181,9 +181,8 @@ def publish(
     died between the rename and the aggregate) is left as it is. Then the area's
     aggregate repository is rebuilt. Returns the published directory.
 
-    If rebuilding the aggregate fails, the build stays published and the error is
-    raised; the previous aggregate stays in place until a later publish or
-    ``update_aggregate`` succeeds.
+    If rebuilding the aggregate fails, the error is raised, the previous aggregate stays
+    in place and what this call placed is withdrawn: a failed publish publishes nothing.
     """
     try:
         nsvca = NSVCA(name, stream, version, context, arch).nsvca
@@ -214,17 +213,24 @@ def publish(
                     source=target,
                     hint="a published module build is immutable: build a new version to publish",
                 )
+            made: list[tuple[str, bool]] = []
         else:
             with _fs_errors(area_dir, f"copying {nsvca} into {area}"):
-                _place(compose, area_dir, parent, arch)
-        _update_aggregate(area_dir, area, signer)
+                made = _place(compose, area_dir, parent, arch)
+        try:
+            _update_aggregate(area_dir, area, signer)
+        except BaseException:
+            _withdraw(area_dir, made)  # a failed publish publishes nothing
+            raise
     return target
 
 
-def _place(compose: ComposeResult, area_dir: str, parent: str, arch: str) -> None:
-    """Copy the compose into a ``.tmp-*`` directory and rename it into place."""
+def _place(compose: ComposeResult, area_dir: str, parent: str, arch: str) -> list[tuple[str, bool]]:
+    """Copy the compose into a ``.tmp-*`` directory and rename it into place. Returns
+    what this call made, in order, as (path, is a published tree), for ``_withdraw``;
+    withdraws it itself on failure."""
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=area_dir)
-    made = [d for d in _parents(area_dir, parent) if not os.path.isdir(d)]
+    made = [(d, False) for d in _parents(area_dir, parent) if not os.path.isdir(d)]
     try:
         _copy_tree(compose.repo, os.path.join(tmp, arch))
         has_sources = os.path.isdir(compose.source_repo)
@@ -232,17 +238,32 @@ def _place(compose: ComposeResult, area_dir: str, parent: str, arch: str) -> Non
             _copy_tree(compose.source_repo, os.path.join(tmp, "src"))
         _pause_for_tests("copied")
         os.makedirs(parent, exist_ok=True)
-        if has_sources and not os.path.lexists(os.path.join(parent, "src")):
-            os.rename(os.path.join(tmp, "src"), os.path.join(parent, "src"))
-        os.rename(os.path.join(tmp, arch), os.path.join(parent, arch))
+        for part in ("src", arch) if has_sources else (arch,):
+            if part == "src" and os.path.lexists(os.path.join(parent, "src")):
+                continue  # another arch of this N:S:V:C published the same sources
+            os.rename(os.path.join(tmp, part), os.path.join(parent, part))
+            made.append((os.path.join(parent, part), True))
     except BaseException:
-        for folder in reversed(made):  # only the empty folders this call made
-            with suppress(OSError):
-                os.rmdir(folder)
+        _withdraw(area_dir, made)
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     _pause_for_tests("renamed")
+    return made
+
+
+def _withdraw(area_dir: str, made: list[tuple[str, bool]]) -> None:
+    """Undo ``_place``: its trees leave in one rename each (then removed), its folders
+    go when empty. Best effort: this runs while handling another error."""
+    for path, tree in reversed(made):
+        if tree:
+            gone = os.path.join(area_dir, f".tmp-withdrawn-{os.urandom(6).hex()}")
+            with suppress(OSError):
+                os.rename(path, gone)
+                shutil.rmtree(gone, ignore_errors=True)
+        else:
+            with suppress(OSError):
+                os.rmdir(path)
 
 
 def _parents(area_dir: str, parent: str) -> list[str]:

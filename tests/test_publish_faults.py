@@ -376,9 +376,10 @@ class PublishFaults(ComposeTestBase):
         self.assertIn("point publish_root elsewhere", error.hint)
         self.assertEqual(os.readlink(self.area("repo")), before)
         self.assert_valid([DEMO])
-        # The build itself was renamed into place before the rebuild: publishing it again
-        # once there is room completes the aggregate.
-        self.assertEqual([p.nsvca for p in published(self.root)], [DEMO, OTHER])
+        # The build was renamed into place before the rebuild, and withdrawn after it
+        # failed: a failed publish publishes nothing.
+        self.assertEqual([p.nsvca for p in published(self.root)], [DEMO])
+        self.assertFalse(os.path.exists(self.area("other")))
         os.unlink(filler)
         self.publish(self.other_result)
         self.assert_valid([DEMO, OTHER])
