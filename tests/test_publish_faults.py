@@ -296,7 +296,9 @@ class PublishFaults(ComposeTestBase):
             self.assert_valid([DEMO, OTHER])
             if inode is not None:  # kept as it was, not published a second time
                 self.assertEqual(os.stat(target).st_ino, inode)
-        self.assertRegex(dnf_module_list(self, self.area("repo")), r"(?m)^other\s+1\.0\s")
+        listed = dnf_module_list(self, self.area("repo"))
+        self.assertRegex(listed, r"(?m)^demo\s+main\s")
+        self.assertRegex(listed, r"(?m)^other\s+1\.0\s")
 
     def assert_valid_but_for_leftovers(self, modules: list[str]) -> None:
         link = self.area("repo")
