@@ -623,10 +623,14 @@ class PublishFaultsSite(unittest.TestCase):
         self.assertIn("point publish_root elsewhere in settings.toml", second.state_reason)
         self.stage_is_valid([self.nsvca(first)])
         self.assertEqual(leftovers(os.path.join(self.publish, "stage")), [])
+
         # The Buildbot build says it in the publish step: summary and `error` log.
-        builds = requests.get(f"{self.api}/builds", params={"order": "-buildid"}, timeout=5)
-        module_builds = [b for b in builds.json()["builds"] if b["complete"] and b["results"] == 2]
-        self.assertTrue(module_builds)
+        def failed_builds() -> list[dict[str, Any]]:  # Buildbot's, once complete
+            params = {"order": "-buildid", "complete": "true", "results": "2"}
+            found = requests.get(f"{self.api}/builds", params=params, timeout=5).json()
+            return list(found["builds"])
+
+        module_builds = wait_for(failed_builds, "the failed build to complete", 60)
         steps = requests.get(f"{self.api}/builds/{module_builds[0]['buildid']}/steps", timeout=5)
         publish = [s for s in steps.json()["steps"] if s["name"] == "publish"]
         self.assertEqual(len(publish), 1)
