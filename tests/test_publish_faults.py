@@ -596,6 +596,10 @@ class PublishFaultsSite(unittest.TestCase):
         last = wait_for(third, "the third build", 120)
         self.assertEqual(last.state, "ready", last.state_reason)
         self.assertGreater(last.version, second.version)
+        # With resume (issue #9) the killed build is taken over and publishes the same
+        # N:S:V:C:A again: accepted, the tree in place is that very build.
+        resumed = self.builds()[1]
+        self.assertNotIn("already published", resumed.state_reason or "")
         self.assertEqual(leftovers(area), [])
         # The killed build's tree was renamed into place before the kill: it is complete
         # and the new aggregate carries it too.
