@@ -20,13 +20,20 @@ Nobody ever sees a half-written repository:
   the swap still finds every file it names; older ``.repo-*`` directories are removed.
 
 Writers take an exclusive ``fcntl.flock`` on ``<root>/<area>/.lock`` (it also serialises
-threads of one process: each call opens the file anew). Readers never lock.
+threads of one process: each call opens the file anew). Readers never lock. A writer that
+dies (kill -9, power loss) leaves at most hidden ``.tmp-*``/``.repo-*`` entries, which the
+next writer removes under the lock before anything else; publishing the same N:S:V:C:A
+again with an identical compose only rebuilds the aggregate (docs/reliability.md).
+
+Errors of the file system (no space left, read-only, permission denied) become
+``ModuleError`` naming the path and what to do; whatever was published before is unchanged.
 
 Pure Python: no Twisted, no Buildbot.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -34,8 +41,13 @@ import shutil
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+<<<<<<< HEAD
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+=======
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+>>>>>>> pub
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +66,7 @@ from .core.problems import ModuleError
 
 __all__ = [
     "AGGREGATE_LINK",
+    "FAULT_PAUSE_ENV",
     "Published",
     "area_lock",
     "publish",
@@ -65,6 +78,11 @@ __all__ = [
 
 AGGREGATE_LINK = "repo"
 """The name of the aggregate repository symlink inside an area (not usable as a module name)."""
+
+FAULT_PAUSE_ENV = "BBMOD_FAULT_PAUSE_PUBLISH"
+"""TEST HOOK (docs/reliability.md): ``<point>:<marker file>`` pauses a writer at ``point``."""
+FAULT_POINTS = ("copied", "renamed", "aggregate", "swap")
+_LOW_SPACE = 1 << 20  # a tool failing with less free space than this ran out of it
 
 _AREA_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _REPOMD_NS = {"r": "http://linux.duke.edu/metadata/repo"}
@@ -133,7 +151,20 @@ def _copy_tree(source: str, target: str) -> None:
         out = os.path.normpath(os.path.join(target, rel))
         os.makedirs(out, exist_ok=True)
         for name in sorted(files):
-            link_or_copy(os.path.join(folder, name), os.path.join(out, name))
+            _link_or_copy(os.path.join(folder, name), os.path.join(out, name))
+
+
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """``link_or_copy``; an error of writing names the target (shutil names the source)."""
+    try:
+        link_or_copy(source, target)
+    except OSError as e:
+        if e.errno in _WRITE_ERRORS and e.filename != target:
+            raise OSError(e.errno, e.strerror, target) from None
+        raise
 
 
 def publish(
@@ -150,12 +181,14 @@ def publish(
     """Publish ``compose`` to ``<root>/<area>/<name>/<stream>/<version>.<context>/<arch>/``.
 
     The source repository goes beside it (``.../<version>.<context>/src/``, shared by the
-    arches of one N:S:V:C). The binary repository appears in one rename; an N:S:V:C:A
-    that is already published is refused (published builds are immutable). Then the
-    area's aggregate repository is rebuilt. Returns the published directory.
+    arches of one N:S:V:C). The binary repository appears in one rename. Published builds
+    are immutable: an N:S:V:C:A already published with other RPMs or another
+    ``modules.yaml`` is refused; the same build again (a build resumed after the master
+    died between the rename and the aggregate) is left as it is. Then the area's
+    aggregate repository is rebuilt. Returns the published directory.
 
-    If rebuilding the aggregate fails, the build stays published and the error is
-    raised; the previous aggregate stays in place until ``update_aggregate`` succeeds.
+    If rebuilding the aggregate fails, the error is raised, the previous aggregate stays
+    in place and what this call placed is withdrawn: a failed publish publishes nothing.
     """
     try:
         nsvca = NSVCA(name, stream, version, context, arch).nsvca
@@ -172,29 +205,197 @@ def publish(
         )
     for tool in ("createrepo_c", "modifyrepo_c"):
         require_tool(tool)
-    with area_lock(publish_root, area) as area_dir:
+    opening = _fs_errors(_area_dir(publish_root, area), f"opening the {area} area")
+    with opening, area_lock(publish_root, area) as area_dir:
+        _remove_leftovers(area_dir)
         parent = os.path.join(area_dir, name, stream, f"{version}.{context}")
         target = os.path.join(parent, arch)
         if os.path.lexists(target):
-            raise ModuleError(
-                f"{nsvca} is already published in {area}",
-                source=target,
-                hint="a published module build is immutable: build a new version to publish",
-            )
-        tmp = tempfile.mkdtemp(prefix=".tmp-", dir=area_dir)
+            with _fs_errors(area_dir, f"reading the published {nsvca}"):
+                difference = _difference(compose, target)
+            if difference:
+                raise ModuleError(
+                    f"{nsvca} is already published in {area}, {difference}",
+                    source=target,
+                    hint="a published module build is immutable: build a new version to publish",
+                )
+            made: list[tuple[str, bool]] = []
+        else:
+            with _fs_errors(area_dir, f"copying {nsvca} into {area}"):
+                made = _place(compose, area_dir, parent, arch)
         try:
-            _copy_tree(compose.repo, os.path.join(tmp, arch))
-            has_sources = os.path.isdir(compose.source_repo)
-            if has_sources:
-                _copy_tree(compose.source_repo, os.path.join(tmp, "src"))
-            os.makedirs(parent, exist_ok=True)
-            if has_sources and not os.path.lexists(os.path.join(parent, "src")):
-                os.rename(os.path.join(tmp, "src"), os.path.join(parent, "src"))
-            os.rename(os.path.join(tmp, arch), target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _update_aggregate(area_dir, area, signer)
+            _update_aggregate(area_dir, area, signer)
+        except BaseException:
+            _withdraw(area_dir, made)  # a failed publish publishes nothing
+            raise
     return target
+
+
+def _place(compose: ComposeResult, area_dir: str, parent: str, arch: str) -> list[tuple[str, bool]]:
+    """Copy the compose into a ``.tmp-*`` directory and rename it into place. Returns
+    what this call made, in order, as (path, is a published tree), for ``_withdraw``;
+    withdraws it itself on failure."""
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=area_dir)
+    made = [(d, False) for d in _parents(area_dir, parent) if not os.path.isdir(d)]
+    try:
+        _copy_tree(compose.repo, os.path.join(tmp, arch))
+        has_sources = os.path.isdir(compose.source_repo)
+        if has_sources:
+            _copy_tree(compose.source_repo, os.path.join(tmp, "src"))
+        _pause_for_tests("copied")
+        os.makedirs(parent, exist_ok=True)
+        for part in ("src", arch) if has_sources else (arch,):
+            if part == "src" and os.path.lexists(os.path.join(parent, "src")):
+                continue  # another arch of this N:S:V:C published the same sources
+            os.rename(os.path.join(tmp, part), os.path.join(parent, part))
+            made.append((os.path.join(parent, part), True))
+    except BaseException:
+        _withdraw(area_dir, made)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _pause_for_tests("renamed")
+    return made
+
+
+def _withdraw(area_dir: str, made: list[tuple[str, bool]]) -> None:
+    """Undo ``_place``: its trees leave in one rename each (then removed), its folders
+    go when empty. Best effort: this runs while handling another error."""
+    for path, tree in reversed(made):
+        if tree:
+            gone = os.path.join(area_dir, f".tmp-withdrawn-{os.urandom(6).hex()}")
+            with suppress(OSError):
+                os.rename(path, gone)
+                shutil.rmtree(gone, ignore_errors=True)
+        else:
+            with suppress(OSError):
+                os.rmdir(path)
+
+
+def _parents(area_dir: str, parent: str) -> list[str]:
+    """``<area>/<name>``, ``<area>/<name>/<stream>``, ``<area>/<name>/<stream>/<v>.<c>``."""
+    rel = os.path.relpath(parent, area_dir).split(os.sep)
+    return [os.path.join(area_dir, *rel[: n + 1]) for n in range(len(rel))]
+
+
+def _rpm_names(folder: str) -> list[str]:
+    try:
+        return sorted(e for e in os.listdir(folder) if e.endswith(".rpm"))
+    except FileNotFoundError:
+        return []
+
+
+def _modules_yaml(repo: str, default: str) -> str:
+    try:
+        with open(os.path.join(repo, "modules.yaml"), encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return default
+
+
+def _difference(compose: ComposeResult, target: str) -> str:
+    """How the build published at ``target`` differs from ``compose`` ('' when it is the
+    same build: the same RPM file names, source RPMs included, and the same modules.yaml)."""
+    if not os.path.isfile(os.path.join(target, "repodata", "repomd.xml")):
+        return "but not as a repository (no repodata/repomd.xml)"
+    if _rpm_names(target) != _rpm_names(compose.repo):
+        return "with other RPMs"
+    published_src = os.path.join(os.path.dirname(target), "src")
+    if (
+        os.path.isdir(compose.source_repo)
+        and os.path.isdir(published_src)
+        and _rpm_names(published_src) != _rpm_names(compose.source_repo)
+    ):
+        return "with other source RPMs"
+    if _modules_yaml(target, "") != _modules_yaml(compose.repo, compose.modulemd):
+        return "with another modules.yaml"
+    return ""
+
+
+def _pause_for_tests(point: str) -> None:
+    """TEST HOOK, inert unless ``BBMOD_FAULT_PAUSE_PUBLISH=<point>:<marker file>`` is set
+    (docs/reliability.md). It lets a test kill the writer, or fill its disk, at an exact
+    moment of a publish: at ``point`` (one of FAULT_POINTS) a writer whose marker file
+    does not exist yet creates it (its pid and the point) and waits as long as it exists,
+    at most 10 minutes. Removing the marker lets the writer go on."""
+    wanted, _, marker = os.environ.get(FAULT_PAUSE_ENV, "").partition(":")
+    if wanted != point or not marker or os.path.exists(marker):
+        return
+    with open(marker, "w", encoding="utf-8") as f:
+        f.write(f"{os.getpid()} {point}\n")
+    deadline = time.monotonic() + 600
+    while os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _remove_leftovers(area_dir: str) -> None:
+    """Remove what an interrupted writer left (hidden ``.tmp-*`` and ``.repo-*``), except
+    the directory the aggregate symlink points to. The caller holds the area's lock."""
+    link = os.path.join(area_dir, AGGREGATE_LINK)
+    current = os.readlink(link) if os.path.islink(link) else None
+    for entry in os.listdir(area_dir):
+        if entry.startswith((".repo-", ".tmp-")) and entry != current:
+            _remove(os.path.join(area_dir, entry))
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _free_bytes(path: str) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _no_space(area_dir: str, doing: str, path: str, detail: str) -> ModuleError:
+    root = os.path.dirname(area_dir)
+    if detail and detail != os.strerror(errno.ENOSPC):
+        doing += f": {detail}"
+    return ModuleError(
+        f"no space left on device while {doing}",
+        source=path,
+        hint=f"free space on the file system of {root} (df {root}) or point publish_root"
+        " elsewhere in settings.toml, then build again; what was published before is"
+        " unchanged",
+    )
+
+
+def _under(path: str, folder: str) -> bool:
+    return os.path.commonpath([os.path.abspath(path), folder]) == folder
+
+
+@contextmanager
+def _fs_errors(area_dir: str, doing: str) -> Iterator[None]:
+    """Turn a file system error of the publish area into a ModuleError that says where,
+    what and what to do."""
+    try:
+        yield
+    except OSError as e:
+        root = os.path.dirname(area_dir)
+        path = str(e.filename or area_dir)
+        detail = e.strerror or str(e)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise _no_space(area_dir, doing, path, detail) from None
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and _under(path, root):
+            raise ModuleError(
+                f"publish root {root} is not writable: {detail} (while {doing})",
+                source=path,
+                hint="mount it read-write and let the master's user write there, or point"
+                " publish_root elsewhere in settings.toml, then build again; what was"
+                " published before is unchanged",
+            ) from None
+        raise ModuleError(
+            f"{doing} failed: {detail}",
+            source=path,
+            hint="what was published before is unchanged",
+        ) from None
 
 
 def published(publish_root: str, area: str = "stage") -> list[Published]:
@@ -280,7 +481,9 @@ def update_aggregate(publish_root: str, area: str = "stage", signer: Any = None)
     """
     for tool in ("createrepo_c", "modifyrepo_c"):
         require_tool(tool)
-    with area_lock(publish_root, area) as area_dir:
+    opening = _fs_errors(_area_dir(publish_root, area), f"opening the {area} area")
+    with opening, area_lock(publish_root, area) as area_dir:
+        _remove_leftovers(area_dir)
         return _update_aggregate(area_dir, area, signer)
 
 
@@ -356,7 +559,8 @@ def _referenced(repo: str) -> list[str]:
 
 
 def _update_aggregate(area_dir: str, area: str, signer: Any = None) -> str:
-    """The aggregate rebuild; the caller holds the area's lock."""
+    """The aggregate rebuild; the caller holds the area's lock. Nothing is visible until
+    the symlink swap; a failure before it removes the new directory and raises."""
     link = os.path.join(area_dir, AGGREGATE_LINK)
     if os.path.lexists(link) and not os.path.islink(link):
         raise ModuleError(
@@ -364,57 +568,39 @@ def _update_aggregate(area_dir: str, area: str, signer: Any = None) -> str:
             source=link,
             hint="the aggregate repository is a symlink to a .repo-* directory; move it away",
         )
-    current = os.path.realpath(link) if os.path.islink(link) else None
-    repos = published(os.path.dirname(area_dir), area)
-    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-    new = tempfile.mkdtemp(prefix=f".repo-{stamp}-", dir=area_dir)
-    try:
-        # Every published binary RPM, once per file name: a component reused by a later
-        # version is the same file; the first in N:S:V:C:A order wins, so it never flips.
-        seen: set[str] = set()
-        for repo in repos:
-            for entry in sorted(os.listdir(repo.path)):
-                if entry.endswith(".rpm") and entry not in seen:
-                    seen.add(entry)
-                    link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
-        reuse = None
-        if current and os.path.isfile(os.path.join(current, "repodata", "repomd.xml")):
-            reuse = current  # package metadata of unchanged files; modules are added below
-        createrepo(new, update_from=reuse)
-        index = _merged_modules(repos)
-        if index.get_module_names():
-            add_modules(new, index.dump_to_string())
-        if signer is not None:  # the RPMs were signed when they were composed
-            signer.sign_metadata(new)
-        # Clients that read the old repomd.xml just before the swap still find its files.
-        if current:
-            for href in _referenced(current):
-                source = os.path.join(current, href)
-                target = os.path.join(new, href)
-                if os.path.isfile(source) and not os.path.lexists(target):
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                    link_or_copy(source, target)
-        os.chmod(new, 0o755)  # mkdtemp makes it private; the repository is for everyone
-        tmp_link = os.path.join(area_dir, f".repo-link-{os.path.basename(new)}")
-        os.symlink(os.path.basename(new), tmp_link)
-        os.replace(tmp_link, link)
-    except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    _write_atomically(
-        os.path.join(area_dir, f"{area}.repo"), repo_file(os.path.dirname(area_dir), area)
-    )
-    # Under the lock nobody else is writing: anything left by an interrupted run goes.
-    for entry in os.listdir(area_dir):
-        path = os.path.join(area_dir, entry)
-        if entry.startswith((".repo-", ".tmp-")) and path != new:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                os.unlink(path)
+    doing = f"rebuilding the {area} aggregate repository"
+    with _fs_errors(area_dir, doing):
+        current = os.path.realpath(link) if os.path.islink(link) else None
+        repos = published(os.path.dirname(area_dir), area)
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        new = tempfile.mkdtemp(prefix=f".repo-{stamp}-", dir=area_dir)
+        try:
+            _build_aggregate(new, current, repos, signer)
+            tmp_link = os.path.join(area_dir, f".repo-link-{os.path.basename(new)}")
+            os.symlink(os.path.basename(new), tmp_link)
+            _pause_for_tests("swap")
+            os.replace(tmp_link, link)
+        except ModuleError as e:  # a tool failed: out of space says so, and what to do
+            free = _free_bytes(new)
+            shutil.rmtree(new, ignore_errors=True)
+            if free is not None and free < _LOW_SPACE:
+                raise _no_space(
+                    area_dir, doing, new, f"{e.message} with {free // 1024} KiB free"
+                ) from None
+            raise
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+        _write_atomically(
+            os.path.join(area_dir, f"{area}.repo"), repo_file(os.path.dirname(area_dir), area)
+        )
+    # Under the lock nobody else is writing: the previous aggregate and anything left
+    # by an interrupted run go.
+    _remove_leftovers(area_dir)
     return link
 
 
+<<<<<<< HEAD
 def unpublish(
     publish_root: str,
     area: str,
@@ -457,3 +643,34 @@ def unpublish(
         if removed:
             _update_aggregate(area_dir, area, signer)
     return removed
+=======
+def _build_aggregate(new: str, current: str | None, repos: list[Published], signer: Any) -> None:
+    """Fill the new aggregate directory ``new``: RPMs, metadata, modules, signature."""
+    # Every published binary RPM, once per file name: a component reused by a later
+    # version is the same file; the first in N:S:V:C:A order wins, so it never flips.
+    seen: set[str] = set()
+    for repo in repos:
+        for entry in sorted(os.listdir(repo.path)):
+            if entry.endswith(".rpm") and entry not in seen:
+                seen.add(entry)
+                _link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
+    _pause_for_tests("aggregate")
+    reuse = None
+    if current and os.path.isfile(os.path.join(current, "repodata", "repomd.xml")):
+        reuse = current  # package metadata of unchanged files; modules are added below
+    createrepo(new, update_from=reuse)
+    index = _merged_modules(repos)
+    if index.get_module_names():
+        add_modules(new, index.dump_to_string())
+    if signer is not None:  # the RPMs were signed when they were composed
+        signer.sign_metadata(new)
+    # Clients that read the old repomd.xml just before the swap still find its files.
+    if current:
+        for href in _referenced(current):
+            source = os.path.join(current, href)
+            target = os.path.join(new, href)
+            if os.path.isfile(source) and not os.path.lexists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                _link_or_copy(source, target)
+    os.chmod(new, 0o755)  # mkdtemp makes it private; the repository is for everyone
+>>>>>>> pub

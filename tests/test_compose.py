@@ -480,9 +480,13 @@ class PublishTest(ComposeTestBase):
         result = self.compose_demo()
         target = self.publish(result)
         before = sorted(os.listdir(target))
+        # The same N:S:V:C:A with another modules.yaml (tests/test_publish_faults.py: the
+        # very same build again is accepted).
+        shutil.rmtree(os.path.join(self.tmp, f"compose-demo-{VERSION}"))
         with self.assertRaises(ModuleError) as caught:
-            self.publish(result)
+            self.publish(self.compose_demo(default="docs"))
         self.assertIn("already published", str(caught.exception))
+        self.assertIn("another modules.yaml", str(caught.exception))
         self.assertIn("immutable", str(caught.exception))
         self.assertEqual(sorted(os.listdir(target)), before)
         self.assertEqual([e for e in os.listdir(self.stage()) if e.startswith(".tmp-")], [])

@@ -686,6 +686,10 @@ class ComposeModule(ModuleStep):
 class PublishModule(ModuleStep):
     name = "publish"
 
+    async def on_error(self, error: ModuleError) -> None:
+        # The registry keeps where and what to do too (a full disk names its publish root).
+        await self.mark_failed(str(error))
+
     async def work(self) -> int:
         from ..publish import publish
 
