@@ -41,13 +41,8 @@ import shutil
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-<<<<<<< HEAD
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-=======
-from collections.abc import Iterator
 from contextlib import contextmanager, suppress
->>>>>>> pub
 from dataclasses import dataclass
 from typing import Any
 
@@ -600,7 +595,37 @@ def _update_aggregate(area_dir: str, area: str, signer: Any = None) -> str:
     return link
 
 
-<<<<<<< HEAD
+def _build_aggregate(new: str, current: str | None, repos: list[Published], signer: Any) -> None:
+    """Fill the new aggregate directory ``new``: RPMs, metadata, modules, signature."""
+    # Every published binary RPM, once per file name: a component reused by a later
+    # version is the same file; the first in N:S:V:C:A order wins, so it never flips.
+    seen: set[str] = set()
+    for repo in repos:
+        for entry in sorted(os.listdir(repo.path)):
+            if entry.endswith(".rpm") and entry not in seen:
+                seen.add(entry)
+                _link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
+    _pause_for_tests("aggregate")
+    reuse = None
+    if current and os.path.isfile(os.path.join(current, "repodata", "repomd.xml")):
+        reuse = current  # package metadata of unchanged files; modules are added below
+    createrepo(new, update_from=reuse)
+    index = _merged_modules(repos)
+    if index.get_module_names():
+        add_modules(new, index.dump_to_string())
+    if signer is not None:  # the RPMs were signed when they were composed
+        signer.sign_metadata(new)
+    # Clients that read the old repomd.xml just before the swap still find its files.
+    if current:
+        for href in _referenced(current):
+            source = os.path.join(current, href)
+            target = os.path.join(new, href)
+            if os.path.isfile(source) and not os.path.lexists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                _link_or_copy(source, target)
+    os.chmod(new, 0o755)  # mkdtemp makes it private; the repository is for everyone
+
+
 def unpublish(
     publish_root: str,
     area: str,
@@ -643,34 +668,3 @@ def unpublish(
         if removed:
             _update_aggregate(area_dir, area, signer)
     return removed
-=======
-def _build_aggregate(new: str, current: str | None, repos: list[Published], signer: Any) -> None:
-    """Fill the new aggregate directory ``new``: RPMs, metadata, modules, signature."""
-    # Every published binary RPM, once per file name: a component reused by a later
-    # version is the same file; the first in N:S:V:C:A order wins, so it never flips.
-    seen: set[str] = set()
-    for repo in repos:
-        for entry in sorted(os.listdir(repo.path)):
-            if entry.endswith(".rpm") and entry not in seen:
-                seen.add(entry)
-                _link_or_copy(os.path.join(repo.path, entry), os.path.join(new, entry))
-    _pause_for_tests("aggregate")
-    reuse = None
-    if current and os.path.isfile(os.path.join(current, "repodata", "repomd.xml")):
-        reuse = current  # package metadata of unchanged files; modules are added below
-    createrepo(new, update_from=reuse)
-    index = _merged_modules(repos)
-    if index.get_module_names():
-        add_modules(new, index.dump_to_string())
-    if signer is not None:  # the RPMs were signed when they were composed
-        signer.sign_metadata(new)
-    # Clients that read the old repomd.xml just before the swap still find its files.
-    if current:
-        for href in _referenced(current):
-            source = os.path.join(current, href)
-            target = os.path.join(new, href)
-            if os.path.isfile(source) and not os.path.lexists(target):
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                _link_or_copy(source, target)
-    os.chmod(new, 0o755)  # mkdtemp makes it private; the repository is for everyone
->>>>>>> pub
