@@ -136,6 +136,23 @@ class ReuseInProcess(RunMasterBase):
         self.assertEqual(self.states(registry, fourth.id), dict.fromkeys(NAMES, "built"))
         self.assertComposed(fourth)
 
+        # "only-changed" (the module's choice again): a change to the root rebuilds the
+        # root alone; what depends on it is reused from build 4 all the same.
+        yield task.deferLater(reactor, 1.1, lambda: None)
+        write(source, "modules/reuse/reuse.yaml", reuse_yaml(xmd="only-changed"))
+        text = SPEC.format(name="r-root", build=f"echo {time.time()}")
+        write(source, "rpms/r-root/r-root.spec", text)
+        distgit.import_dir(source)
+        fifth = yield self.wait_ready(registry, 5)
+        self.assertEqual(
+            self.states(registry, fifth.id),
+            {"r-root": "built", "r-mid": "reused", "r-leaf": "reused", "r-solo": "reused"},
+        )
+        self.assertEqual(fifth.rebuild_strategy, "only-changed")
+        reused_from = {c.name: c.reused_from for c in registry.components(fifth.id)}
+        self.assertEqual(reused_from["r-mid"], fourth.id)
+        self.assertComposed(fifth)
+
     def states(self, registry: Registry, build_id: int) -> dict[str, str]:
         return {c.name: c.state for c in registry.components(build_id)}
 
