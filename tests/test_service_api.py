@@ -358,6 +358,16 @@ class ServiceApi(RunMasterBase):
         )
         self.assertEqual(status, 400, answer)  # already failed
 
+        # -- resubmitting the failed build goes on with the same record (MBS's resubmission)
+        again = await self.submit("sa", user="dev")
+        self.assertEqual(again["id"], slow["id"])
+        self.assertEqual(len(self.registry.module_builds(name="sa")), 2)  # no third record
+        await self.wait_for(building, "the resubmitted component to start")
+        status, answer = await self.http(
+            "PATCH", f"module-builds/{slow['id']}", user="dev", body={"state": "failed"}
+        )
+        self.assertEqual(status, 200, answer)
+
         # -- the OpenAPI document describes exactly the routes served
         status, document = await self.http("GET", "openapi.json")
         self.assertEqual(status, 200)

@@ -396,14 +396,28 @@ class ServiceResource(resource.Resource):
         after :data:`RECORD_WAIT` s (the request is queued); 400 when the Buildbot build
         ended without recording one (e.g. the module file is invalid)."""
 
+        drivers: set[int] = set()  # this buildset's builds: a resubmission's new driver
+
         def look() -> list[ModuleBuildRecord]:
             _, found = self.site.registry.query_module_builds(
                 name=name, stream=stream, order=[("id", False)], limit=None
             )
-            return [r for r in found if r.id > last and r.commit == commit]
+            return [
+                r
+                for r in found
+                if r.commit == commit and (r.id > last or r.driver_build in drivers)
+            ]
 
         deadline = time.monotonic() + RECORD_WAIT
         while time.monotonic() < deadline:
+            requests = await self.master.data.get(
+                ("buildrequests",), filters=[resultspec.Filter("buildsetid", "eq", [bsid])]
+            )
+            for br in requests:
+                builds = await self.master.data.get(
+                    ("buildrequests", br["buildrequestid"], "builds")
+                )
+                drivers.update(b["buildid"] for b in builds)
             found = await in_thread(look)
             if found:
                 return found
