@@ -14,7 +14,7 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
-.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz
+.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz docs
 
 setup: system-packages $(STAMP)
 
@@ -71,6 +71,15 @@ demo: setup
 demo-stop:
 	@test -x $(VPY) || { echo "nothing to stop (no $(VENV))"; exit 0; }; \
 	  $(VPY) -m buildbot_modules.demo stop --folder .demo
+
+# The documentation site (docs/contributing-docs.md), strict: a broken link, a page missing
+# from mkdocs.yml's nav or a diagram dot cannot render fails. Writes the generated API page
+# of contrib's base-runtime first; the diagrams (docs/diagrams/*.dot) are rendered by the
+# build itself (tools/mkdocs_hooks.py). Output: build/site/index.html.
+docs: setup
+	PYTHONPATH=. $(VPY) -m buildbot_modules.cli docs api contrib/modules/base-runtime/base-runtime.yaml \
+	  --sources contrib/rpms --stream main --output docs/base-runtime-api.md
+	$(VENV)/bin/mkdocs build --strict
 
 # Fuzzes the module loader + lint, gating policies and the webhook parsers (docs/fuzzing.md):
 # FUZZ_SECONDS per target (default 60); exits non-zero on a finding. Not part of `make test`.

@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -246,6 +247,40 @@ def cmd_build_local(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- administration
+
+
+def cmd_docs_api(args: argparse.Namespace) -> int:
+    from .apidoc import api_page
+
+    command = shlex.join(
+        ["bbmod", "docs", "api", args.module, "--sources", args.sources]
+        + (["--name", args.name] if args.name else [])
+        + (["--stream", args.stream] if args.stream else [])
+    )
+    name, stream = default_names(args.module, args.name, args.stream)
+    try:
+        page = api_page(args.module, args.sources, name, stream, command)
+    except ModuleError as e:
+        print(e.as_problem().format())
+        return 1
+    if args.check:
+        try:
+            with open(args.check, encoding="utf-8") as f:
+                current = f.read()
+        except OSError as e:
+            print(f"{args.check}: error: cannot read: {e.strerror} (run `make docs` to write it)")
+            return 1
+        if current != page:
+            print(f"{args.check}: error: not what `{command}` prints today (run `make docs`)")
+            return 1
+        return 0
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(page)
+        print(args.output)
+    else:
+        print(page, end="")
+    return 0
 
 
 def _fail(error: ModuleError, code: int = 1) -> int:
@@ -677,6 +712,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a check (docs/quality.md) fails or needs inspection",
     )
     local.set_defaults(func=cmd_build_local)
+
+    docs = sub.add_parser("docs", help="documentation generated from the modules themselves")
+    docsub = docs.add_subparsers(dest="docs_command", required=True, metavar="WHAT")
+    dapi = docsub.add_parser(
+        "api", help="a module's API (api.rpms, their Provides and Requires) as Markdown"
+    )
+    dapi.add_argument("module", metavar="MODULE.yaml")
+    dapi.add_argument("--sources", required=True, metavar="DIR", help="component spec folders")
+    dapi.add_argument("--name", help="module name when the document has none")
+    dapi.add_argument("--stream", help="module stream when the document has none")
+    dout = dapi.add_mutually_exclusive_group()
+    dout.add_argument("--output", metavar="FILE", help="write the page here")
+    dout.add_argument(
+        "--check", metavar="FILE", help="exit 1 unless FILE is exactly the page (stale docs)"
+    )
+    dapi.set_defaults(func=cmd_docs_api)
 
     platform = sub.add_parser("platform", help="describe and publish the platform of this host")
     psub = platform.add_subparsers(dest="platform_command", required=True, metavar="ACTION")

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .problems import ModuleError
 
@@ -150,3 +150,40 @@ def read_specs(sources: str, components: Iterable[str]) -> dict[str, SpecInfo]:
     with ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) * 2)) as pool:
         infos = list(pool.map(lambda c: read_spec(spec_path(sources, c)), names))
     return dict(zip(names, infos, strict=True))
+
+
+@dataclass(frozen=True)
+class BinaryPackage:
+    """One binary package a spec builds, as rpm reads it before any build."""
+
+    name: str
+    evr: str  # [epoch:]version-release, without the dist tag
+    summary: str
+    provides: tuple[str, ...]  # with versions: `base-files = 1.0-1`
+    requires: tuple[str, ...]  # the explicit ones; rpm adds file and library needs at build
+
+
+_PACKAGE_FORMAT = "PKG %{NAME}\t%{EPOCH}:%{VERSION}-%{RELEASE}\t%{SUMMARY}\n[P %{PROVIDENEVRS}\n][R %{REQUIRENEVRS}\n]"  # noqa: E501
+
+
+def binary_packages(path: str) -> list[BinaryPackage]:
+    """Every binary package of the spec with its Provides and Requires, the dist tag left
+    out (``%dist`` is the build system's, not the packager's), in the spec's order."""
+    if not os.path.isfile(path):
+        raise ModuleError(
+            "spec file not found", source=path, hint="each component needs DIR/<name>/<name>.spec"
+        )
+    text = _rpmspec("-q", "--define", "dist %{nil}", "--qf", _PACKAGE_FORMAT, spec=path)
+    packages: list[BinaryPackage] = []
+    for line in text.splitlines():
+        if line.startswith("PKG "):
+            name, evr, summary = [*line[4:].split("\t", 2), "", ""][:3]
+            evr = evr.removeprefix("(none):")
+            packages.append(BinaryPackage(name, evr, summary, (), ()))
+        elif packages and line.startswith(("P ", "R ")):
+            last = packages[-1]
+            if line[0] == "P":
+                packages[-1] = replace(last, provides=(*last.provides, line[2:]))
+            else:
+                packages[-1] = replace(last, requires=(*last.requires, line[2:]))
+    return packages
