@@ -18,7 +18,7 @@ from typing import Any
 import koji
 from twisted.trial import unittest
 
-from tests.kojihub import FakeKojiHub
+from tests.kojihub import FakeKojiHub, TlsFiles
 
 SPEC = """\
 Name: {name}
@@ -182,6 +182,59 @@ class SessionTests(HubCase):
         self.assertIsInstance(ok.result, int)
         self.assertRaises(koji.GenericError, lambda: dup.result)
         self.assertEqual(tag.result["name"], "t1")
+
+
+def make_certs(folder: str) -> dict[str, str]:
+    """A CA, the hub's certificate (for 127.0.0.1) and a client certificate for "mbs"
+    (certificate and key in one file, as koji's client takes it), made with openssl."""
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    for name, subj in (("hub", "/CN=127.0.0.1"), ("client", "/CN=mbs")):
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subj, "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")  # fmt: skip
+        with open(os.path.join(folder, f"{name}.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n" if name == "hub" else "")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", f"{name}.ext",
+            "-out", f"{name}.pem")  # fmt: skip
+    with open(os.path.join(folder, "client-bundle.pem"), "w") as out:
+        for part in ("client.pem", "client.key"):
+            with open(os.path.join(folder, part)) as f:
+                out.write(f.read())
+    return {k: os.path.join(folder, v) for k, v in (
+        ("ca", "ca.pem"), ("hub_cert", "hub.pem"), ("hub_key", "hub.key"),
+        ("client", "client-bundle.pem"))}  # fmt: skip
+
+
+class SslLoginTests(unittest.TestCase):
+    def test_ssl_login_with_a_client_certificate(self) -> None:
+        tmp = tempfile.mkdtemp(prefix="kojihub-ssl-")
+        self.addCleanup(shutil.rmtree, tmp, ignore_errors=True)
+        certs = make_certs(tmp)
+        hub = FakeKojiHub(
+            os.path.join(tmp, "koji"),
+            tls=TlsFiles(certs["hub_cert"], certs["hub_key"], certs["ca"]),
+        )
+        hub.add_user("mbs", perms=("tag",))
+        url = hub.start()
+        self.addCleanup(hub.stop)
+        self.assertTrue(url.startswith("https://"))
+        s = koji.ClientSession(url, {"serverca": certs["ca"], "max_retries": 0})
+        s.ssl_login(cert=certs["client"])
+        self.assertEqual(s.getLoggedInUser()["name"], "mbs")
+        self.assertEqual(s.authtype, koji.AUTHTYPES["SSL"])
+        s.createTag("over-tls")
+        self.assertEqual(hub.calls_of("createTag")[0][2], "mbs")
+        # no client certificate: no session
+        anon = koji.ClientSession(url, {"serverca": certs["ca"], "max_retries": 0})
+        self.assertRaises(koji.AuthError, anon._callMethod, "sslLogin", [], {})
+        # a password login is refused for a user without a password
+        anon.opts.update(user="mbs", password="x")
+        self.assertRaises(koji.AuthError, anon.login)
 
 
 class PermissionTests(HubCase):
