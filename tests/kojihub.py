@@ -277,6 +277,7 @@ class FakeKojiHub:
         self._tasks: dict[int, Task] = {}
         self._repos: dict[int, dict[str, Any]] = {}
         self._reservations: dict[int, str] = {}
+        self._repo_queue: dict[int, dict[str, Any]] = {}
         self._cgs: dict[str, dict[str, Any]] = {}
         for cg in content_generators:
             self.add_content_generator(cg)
@@ -581,7 +582,7 @@ def _make_handler(hub: FakeKojiHub) -> type[BaseHTTPRequestHandler]:
                             ctx.user.name if ctx.user else None,
                         )
                     )
-                    result: Any = hub._api.raw_upload(ctx, split.query, body)
+                    result: Any = hub._api._raw_upload(ctx, split.query, body)
                 else:
                     try:
                         parser, unmarshaller = getparser()
@@ -2159,6 +2160,125 @@ class _Api:
             self.hub._new_event()
         return [rid, create_event]
 
+    # -- on-demand repos (koji 1.35+: repo.request / repo.checkRequest / repo.get) -------
+
+    def repo_get(
+        self, ctx: _Ctx, tag: Any, min_event: Any = None, at_event: Any = None, opts: Any = None
+    ) -> dict[str, Any] | None:
+        """repos.get_repo: the newest ready repo at ``at_event``, or not older than
+        ``min_event``."""
+        with self.lock:
+            t = self._tag(tag)
+            assert t is not None
+            found = [
+                r for r in self.hub._repos.values()
+                if r["tag_id"] == t["id"] and r["state"] == REPO_STATES["READY"]
+                and not r["dist"]
+                and (at_event is None or r["create_event"] == at_event)
+                and (min_event is None or r["create_event"] >= min_event)
+            ]  # fmt: skip
+            if not found:
+                return None
+            return self._repo_out(max(found, key=lambda r: r["create_event"]))
+
+    def repo_request(
+        self,
+        ctx: _Ctx,
+        tag: Any,
+        min_event: Any = None,
+        at_event: Any = None,
+        opts: Any = None,
+        priority: Any = None,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """repos.request_repo: a ready repo that fits, else a queued request (or the
+        active one that already covers it). The hub's scheduler (kojira's work) starts a
+        newRepo task for a new request at once; min_event defaults to the last event
+        (the real default also allows a configured lag)."""
+        user = ctx.assert_login()
+        if at_event is not None and min_event is not None:
+            raise koji.ParameterError("The min_event and at_event options conflict")
+        if opts not in (None, {}):
+            raise koji.GenericError(
+                f"Repo options are not supported by the in-process hub: {opts!r}"
+            )
+        with self.lock:
+            t = self._tag(tag)
+            assert t is not None
+            if min_event in (None, "last") and at_event is None:
+                min_event = self.hub._event
+            for ev in (min_event, at_event):
+                if ev is not None and (not isinstance(ev, int) or ev not in self.hub._events):
+                    raise koji.ParameterError(f"Invalid event: {ev}")
+            prio = koji.PRIO_DEFAULT + int(priority or 0)
+            if priority is not None and priority < 0 and not ctx.has_perm("admin"):
+                raise koji.ActionNotAllowed("only admins may create high-priority requests")
+            ret: dict[str, Any] = {"repo": None, "request": None, "duplicate": False}
+            if not force:
+                repo = self.repo_get(ctx, t["id"], min_event=min_event, at_event=at_event)
+                if repo:
+                    ret["repo"] = repo
+                    return ret
+            queue = self.hub._repo_queue
+            for req in sorted(queue.values(), key=lambda r: r["id"]):
+                if (
+                    req["tag_id"] == t["id"]
+                    and req["active"]
+                    and (
+                        req["at_event"] == at_event
+                        if at_event is not None
+                        else req["at_event"] is None and req["min_event"] >= min_event
+                    )
+                ):
+                    ret.update(request=dict(req), duplicate=True)
+                    return ret
+            now = time.time()
+            req = {
+                "id": self.hub._next_id("repo_queue"),
+                "owner": user.id,
+                "priority": prio,
+                "tag_id": t["id"],
+                "tag_name": t["name"],
+                "at_event": at_event,
+                "min_event": min_event,
+                "opts": {},
+                "active": True,
+                "task_id": None,
+                "task_state": None,
+                "repo_id": None,
+                "tries": 0,
+                "create_time": _ts_str(now),
+                "create_ts": now,
+                "update_time": _ts_str(now),
+                "update_ts": now,
+            }
+            queue[req["id"]] = req
+            task = self._new_task(user, "newRepo", [t["name"]], priority=15)
+            req.update(task_id=task.id, task_state=task.state, tries=1)
+
+        def run() -> None:
+            self._run_task(task, lambda: self._repo_task(task, t, at_event, False))
+            with self.lock:
+                req.update(active=False, task_state=task.state, update_ts=time.time())
+                if task.state == TASK_STATES["CLOSED"]:
+                    req["repo_id"] = task.result[0]
+
+        self.hub._spawn(run, f"koji-task-{task.id}")
+        ret["request"] = dict(req)
+        return ret
+
+    def repo_checkRequest(self, ctx: _Ctx, req_id: Any) -> dict[str, Any]:
+        with self.lock:
+            req = self.hub._repo_queue.get(req_id)
+            if req is None:
+                raise koji.GenericError("No such request")
+            ret: dict[str, Any] = {"repo": None, "request": dict(req)}
+            if req["repo_id"]:
+                ret["repo"] = self._repo_out(self.hub._repos[req["repo_id"]])
+            elif req["task_id"]:
+                ret["task"] = self.hub._tasks[req["task_id"]].info(False)
+            return ret
+
     def _repo_out(self, repo: dict[str, Any]) -> dict[str, Any]:
         return json.loads(json.dumps(repo))
 
@@ -2211,7 +2331,7 @@ class _Api:
 
     # -- uploads ------------------------------------------------------------------------
 
-    def raw_upload(self, ctx: _Ctx, query: str, body: bytes) -> dict[str, Any]:
+    def _raw_upload(self, ctx: _Ctx, query: str, body: bytes) -> dict[str, Any]:
         """handle_upload (the client's fastUpload): one chunk at an offset."""
         user = ctx.user
         if user is None:

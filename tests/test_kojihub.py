@@ -473,6 +473,29 @@ class RepoTests(HubCase):
         old = s.getRepo("module-a-build", state=koji.REPO_STATES["EXPIRED"])
         self.assertEqual(old["id"], repo_id)
 
+    def test_repo_request_on_demand(self) -> None:
+        """koji 1.35+'s repo.request: one request serves every caller that asks for the
+        same or an older event; checkRequest then names the ready repo."""
+        self.hub.repo_delay = 1.0  # the second request comes while the first is queued
+        s = self.session("mbs")
+        self.module_tags(s)
+        self.assertRaises(koji.ActionNotAllowed, self.session().repo.request, "module-a-build")
+        first = s.repo.request("module-a-build")
+        self.assertIsNone(first["repo"])
+        again = s.repo.request("module-a-build", min_event=first["request"]["min_event"])
+        self.assertTrue(again["duplicate"])
+        self.assertEqual(again["request"]["id"], first["request"]["id"])
+        self.wait_task(s, first["request"]["task_id"])
+        check = s.repo.checkRequest(first["request"]["id"])
+        self.assertFalse(check["request"]["active"])
+        self.assertGreaterEqual(check["repo"]["create_event"], first["request"]["min_event"])
+        # now a fitting repo exists: returned at once, no new request
+        ready = s.repo.request("module-a-build", min_event=first["request"]["min_event"])
+        self.assertEqual(ready["repo"]["id"], check["repo"]["id"])
+        self.assertEqual(s.repo.get("module-a-build")["id"], check["repo"]["id"])
+        self.assertEqual(len(self.hub.calls_of("repo.request")), 4)
+        self.assertRaises(koji.ParameterError, s.repo.request, "module-a-build", 1, 1)
+
     def test_new_repo_disabled_like_a_default_hub(self) -> None:
         self.hub.allow_new_repo = False
         s = self.session("mbs")
