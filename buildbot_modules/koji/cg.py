@@ -66,17 +66,18 @@ def buildroot(cg_name: str, host: Host, tools: Sequence[tuple[str, str]] = ()) -
     }
 
 
-def output(path: str, kind: str, arch: str, name: str | None = None) -> dict[str, Any]:
+def output(path: str, kind: str, arch: str, btype: str = "") -> dict[str, Any]:
+    """One output file; a ``file`` of a build type names it in ``extra.typeinfo``."""
     return {
         "buildroot_id": 1,
-        "filename": name or os.path.basename(path),
+        "filename": os.path.basename(path),
         "filesize": os.path.getsize(path),
         "arch": arch,
         "checksum_type": "md5",
         "checksum": _md5(path),
         "type": kind,
         "components": [],
-        "extra": {},
+        "extra": {"typeinfo": {btype: {}}} if btype else {},
     }
 
 
@@ -160,7 +161,7 @@ def import_module_build(
             path = os.path.join(folder, filename)
             with open(path, "w", encoding="utf-8") as f:
                 f.write(modulemd)
-            files.append((path, output(path, "file", arch)))
+            files.append((path, output(path, "file", arch, "module")))
         info: dict[str, Any] = {
             "name": kname,
             "version": kversion,
