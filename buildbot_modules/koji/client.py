@@ -10,13 +10,16 @@ calls (``get…``, ``list…``) whatever the transport error. A write whose requ
 reached the hub before the connection dropped is not repeated blindly (it could create a
 second task): it fails, saying so. A Koji fault (the hub answered "no") is never retried,
 except an expired session, which logs in again once. koji's own retry loop is turned
-off (``max_retries = 0``) so there is one policy, this one.
+off (``max_retries = 0``) so there is one policy, this one; koji still resends a call
+once on a broken keep-alive connection with the same call number, which a real hub
+refuses to run twice (``RetryError``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -211,16 +214,37 @@ class KojiClient:
         raise AssertionError("not reached")
 
     def upload(self, path: str, server_dir: str, name: str | None = None) -> None:
-        """Upload a file into the hub's work area (content-generator imports)."""
+        """Upload a file into the hub's work area (content-generator imports), in chunks
+        (``rawUpload`` at an offset: sending one again is safe), then verified with
+        ``checkUpload``. Not koji's ``fastUpload``, which leaves the file open."""
+        import koji.util
+
+        name = name or os.path.basename(path)
         session = self.session(True)
+        whole = koji.util.adler32_constructor()
+        offset = 0
         try:
-            self._with_retries(
-                "uploadWrapper",
-                lambda: session.uploadWrapper(path, server_dir, name=name, overwrite=True),
-                read_only=True,  # uploads are written at an offset: sending again is safe
-            )
+            with open(path, "rb") as f:
+                while True:
+                    chunk = f.read(1 << 20)
+                    if not chunk and offset:
+                        break
+                    send = functools.partial(
+                        session.rawUpload, chunk, offset, server_dir, name, overwrite=True
+                    )
+                    result = self._with_retries("rawUpload", send, read_only=True)
+                    if result["hexdigest"] != koji.util.adler32_constructor(chunk).hexdigest():
+                        raise KojiError(f"Koji upload of {path}: chunk at {offset} corrupted")
+                    whole.update(chunk)
+                    offset += len(chunk)
+                    if not chunk:
+                        break
+            check = functools.partial(session.checkUpload, server_dir, name, verify="adler32")
+            done = self._with_retries("checkUpload", check, read_only=True)
         except koji.GenericError as e:
             raise KojiError(f"Koji upload of {path}: {e}") from None
+        if not done or done["size"] != offset or done["hexdigest"] != whole.hexdigest():
+            raise KojiError(f"Koji upload of {path}: the hub has {done}, not {offset} bytes")
 
     def user_name(self) -> str:
         """The logged-in account's Koji user name (package list owner)."""
