@@ -163,20 +163,23 @@ class KojiBackendBuild(RunMasterBase):
         while not hub.calls_of("build") and time.monotonic() < deadline:
             yield task.deferLater(reactor, 0.3, lambda: None)
         self.assertTrue(hub.calls_of("build"), "no Koji build was submitted")
+        builders = yield self.master.data.get(("builders",))
+        names = {b["builderid"]: b["name"] for b in builders}
         builds = yield self.master.data.get(("builds",))
-        module_build = next(
-            b
-            for b in builds
-            if b["builderid"]
-            and not b["complete"]
-            and b["properties"].get("module", [None])[0] == "kc"
-        )
+        (module_build,) = [
+            b for b in builds if not b["complete"] and names[b["builderid"]] == "module kc:main"
+        ]
+        started = time.monotonic()
         yield self.master.data.control(
             "stop", {"reason": "test"}, ("builds", module_build["buildid"])
         )
         record = yield wait_final(registry, "kc")
         self.assertEqual(record.state, "failed")
-        self.assertTrue(hub.calls_of("cancelTask"), "cancelTask was not called")
+        self.assertLess(time.monotonic() - started, 30)  # not the 60 s build
+        cancelled = [a[0] for a, _k, _u in hub.calls_of("cancelTask")]
+        submitted = koji.ClientSession(hub.url).listTasks(opts={"method": "build"})
+        self.assertEqual(sorted(cancelled), sorted(t["id"] for t in submitted))
+        self.assertEqual({koji.TASK_STATES[t["state"]] for t in submitted}, {"CANCELED"})
         states = {c.name: c.state for c in registry.components(record.id)}
         self.assertEqual(states, {"c-slow": "cancelled", "c-after": "cancelled"})
 
@@ -292,7 +295,11 @@ class DroppingProxy:
                 s.shutdown(socket.SHUT_RDWR)
 
     def _pipe(self, conn: socket.socket) -> None:
-        upstream = socket.create_connection(self.target)
+        try:
+            upstream = socket.create_connection(self.target)
+        except OSError:  # the hub has stopped
+            conn.close()
+            return
         self.open += [conn, upstream]
 
         def copy(a: socket.socket, b: socket.socket) -> None:
@@ -311,6 +318,9 @@ class DroppingProxy:
 
     def close(self) -> None:
         self.server.close()
+        self.reset(drop=0)
+        for s in self.open:
+            s.close()
 
 
 @defer.inlineCallbacks

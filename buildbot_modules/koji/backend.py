@@ -171,8 +171,9 @@ class KojiBuild(MasterStep):
 
     def interrupt(self, reason: Any) -> Any:
         """Stopping the component build cancels its Koji task."""
+        first = not self.waker.stopped
         self.waker.wake()
-        if self.task_id is not None:
+        if self.task_id is not None and first:  # Buildbot may interrupt more than once
             d = self.site.koji.call("cancelTask", self.task_id)
             d.addErrback(lambda f: None)
         return super().interrupt(reason)
