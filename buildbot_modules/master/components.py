@@ -56,6 +56,10 @@ class ComponentBackend:
     name = "base"
     # Whether the master prepares a repository of what BuildRequires may need.
     needs_buildroot_repo = False
+    # Whether the worker gets the sources as a tarball (Koji checks out the SCM itself).
+    needs_sources = True
+    # Whether every step runs on the master (Koji): no worker-side steps at all.
+    on_master = False
 
     def __init__(self, site: ModuleSite) -> None:
         self.site = site
@@ -209,10 +213,11 @@ class PrepareSources(MasterStep):
             os.makedirs(folder, exist_ok=True)
             self.site.distgit.archive("rpms", package, commit, os.path.join(folder, SOURCES_TAR))
 
-        await in_thread(archive)
-        info = await in_thread(self.site.distgit.commit_info, "rpms", package, commit)
-        # Reproducible builds: file times and the build time come from the commit.
-        self.setProperty("source_date_epoch", info.timestamp, "prepare sources")
+        if self.backend.needs_sources:
+            await in_thread(archive)
+            info = await in_thread(self.site.distgit.commit_info, "rpms", package, commit)
+            # Reproducible builds: file times and the build time come from the commit.
+            self.setProperty("source_date_epoch", info.timestamp, "prepare sources")
         self.summary = f"rpms/{package} at {commit[:8]}"
         if self.backend.needs_buildroot_repo:
             where = self.site.artifact_dir(build_id, ".buildroot", component)
@@ -370,6 +375,15 @@ def _read_text(path: str) -> str:
 def component_factory(site: ModuleSite, backend: ComponentBackend) -> util.BuildFactory:
     """The steps of every component build."""
     factory = util.BuildFactory()
+    if backend.on_master:  # Koji builds: nothing to send to or fetch from a worker
+        factory.addSteps(
+            [
+                PrepareSources(site, backend, haltOnFailure=True),
+                *backend.build_steps(),
+                RecordComponent(site, haltOnFailure=True),
+            ]
+        )
+        return factory
     factory.addSteps(
         [
             PrepareSources(site, backend, haltOnFailure=True),

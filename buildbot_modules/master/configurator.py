@@ -34,7 +34,7 @@ from ..core.reuse import REBUILD_STRATEGIES
 from ..service.api import ModuleService
 from ..service.pages import ModulePagesService, modules_dashboard
 from .changes import DistGitPoller
-from .components import BACKENDS, component_factory
+from .components import BACKENDS, ComponentBackend, component_factory
 from .driver import COMPONENT_SCHEDULER, BuildComponents
 from .quality import PRODUCTION, STAGE, CommandCheck, Gate, RecordStepResult, RunCheck, action_steps
 from .schedulers import ComponentScheduler, ModuleScheduler
@@ -171,6 +171,13 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
 
     def add_module_builders(self, site: ModuleSite, build_workers: list[str]) -> None:
         s = self.settings
+        koji_setup: list[BuildStep] = []
+        koji_import: list[BuildStep] = []
+        if s.uses_koji:  # the module's tags and target in Koji; its import after compose
+            from ..koji.steps import KojiImport, KojiSetup
+
+            koji_setup.append(KojiSetup(site, haltOnFailure=True))
+            koji_import.append(KojiImport(site, haltOnFailure=True))
         modules = util.BuildFactory()
         modules.addSteps(
             [
@@ -178,8 +185,10 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 LoadModule(site, haltOnFailure=True),
                 ResolveModule(site, haltOnFailure=True),
                 PlanModule(site, haltOnFailure=True),
+                *koji_setup,
                 BuildComponents(site, fail_fast=s.fail_fast, haltOnFailure=True),
                 ComposeModule(site, haltOnFailure=True),
+                *koji_import,
                 PublishModule(site, haltOnFailure=True),
                 *self.check_steps_for(site),
                 Gate(site, STAGE),
@@ -197,11 +206,22 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
                 description="Module builds: one per push to modules/<name> <stream>",
             )
         )
-        backend = BACKENDS[s.backend](site)
+        if s.backend == "koji":
+            from ..koji.backend import KOJI_WORKER, KojiBackend
+
+            backend: ComponentBackend = KojiBackend(site)
+            # Koji builds; the component build only waits: master-side workers, so no
+            # build worker is held, koji_slots bounds the open Koji tasks (docs/koji.md).
+            component_workers = [f"{KOJI_WORKER}-{i}" for i in range(1, s.koji_slots + 1)]
+            for name in component_workers:
+                self.workers.append(worker.LocalWorker(name, missing_timeout=0))
+        else:
+            backend = BACKENDS[s.backend](site)
+            component_workers = build_workers
         self.builders.append(
             util.BuilderConfig(
                 name="components",
-                workernames=build_workers,
+                workernames=component_workers,
                 factory=component_factory(site, backend),
                 collapseRequests=False,
                 tags=["components"],

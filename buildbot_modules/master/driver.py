@@ -205,6 +205,8 @@ class BuildComponents(ModuleStep):
             "module_driver": self.build.buildid,  # a leftover request of an old driver stands down
             "component": component,
             "package": comp.package or component,
+            "after": list(unit.plan.after[component]) if unit.plan else [],
+            "buildonly": comp.buildonly,
             "component_commit": unit.commits[component],
             "dist_tag": dist_tag(
                 module.name,

@@ -138,6 +138,39 @@ class Settings:
     # A folder of secret files, one secret per file (Buildbot's SecretInAFile provider):
     # util.Secret("name") in master.cfg, and settings that name a secret.
     secrets_dir: str = ""
+    # Koji (docs/koji.md). backend = "koji": Koji builds every component; koji_import:
+    # our workers build them (backend buildroot/rpmbuild) and Koji records them through
+    # the content-generator API. Both create the module's tags and target in Koji.
+    koji_import: bool = False
+    koji_hub: str = ""  # the hub's XML-RPC URL, e.g. https://koji.example.org/kojihub
+    koji_topurl: str = ""  # where Koji's files are served, e.g. https://kojipkgs.example.org
+    koji_weburl: str = ""  # the web UI (task links in the build pages); "" = no links
+    # "password" | "ssl" | "gssapi" | "anonymous" (read-only: cannot build or import).
+    koji_auth: str = "gssapi"
+    koji_user: str = ""  # password login: the user name
+    koji_password_secret: str = ""  # its password: the NAME of a Buildbot secret
+    koji_cert: str = ""  # ssl login: client certificate (PEM with its key)
+    koji_serverca: str = ""  # the hub's CA bundle ("" = the system's)
+    koji_keytab: str = ""  # gssapi login: a keytab ("" = the master user's credentials cache)
+    koji_principal: str = ""  # and its principal
+    koji_tag_prefix: str = "module"  # tags module-<n>-<s>-<v>-<c> and its -build tag
+    # Platform stream -> the Koji tag the build tags inherit from, e.g. {"f39": "f39-build"}.
+    koji_platform_tag: dict[str, str] = field(default_factory=dict)
+    koji_arches: list[str] = field(default_factory=list)  # [] = the module's, else the master's
+    koji_tag_permission: str = ""  # the `perm` Koji sets on module tags ("" = none)
+    # Packages of the build tag's `build` and `srpm-build` groups besides the buildroot and
+    # srpm-buildroot profiles of the buildrequired modules (the platform has no modulemd).
+    koji_buildroot_packages: list[str] = field(default_factory=list)
+    koji_srpm_buildroot_packages: list[str] = field(default_factory=list)
+    # The SCM URL Koji builds a component from: {path} (this dist-git's repository),
+    # {package}, {commit}. A real site names its dist-git's public URL.
+    koji_scm_url: str = "git+file://{path}#{commit}"
+    koji_priority: int = 10  # Koji's build priority (lower is sooner)
+    koji_cg_name: str = "buildbot-modules"  # the content generator's name in Koji
+    koji_poll_interval: float = 10.0  # seconds between looks at a Koji task
+    # Components being built by Koji at once per master (master-side workers, no build
+    # worker is held while Koji builds).
+    koji_slots: int = 16
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
     bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
     basedir: str = "."
@@ -148,8 +181,12 @@ class Settings:
         for name in self.workers:
             if not name or not name.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
-        if self.backend not in ("buildroot", "rpmbuild"):
-            raise ValueError(f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild'")
+        if self.backend not in ("buildroot", "rpmbuild", "koji"):
+            raise ValueError(f"backend {self.backend!r}: use 'buildroot', 'rpmbuild' or 'koji'")
+        if self.uses_koji:
+            from ..koji.config import check_koji_settings
+
+            check_koji_settings(self)
         if self.scheduling not in ("dag", "batches"):
             raise ValueError(f"scheduling {self.scheduling!r}: use 'dag' or 'batches'")
         if self.rebuild_strategy not in REBUILD_STRATEGIES:
@@ -195,6 +232,11 @@ class Settings:
         if not 0 <= self.maintenance_hour <= 23:
             raise ValueError(f"maintenance_hour {self.maintenance_hour}: an hour, 0 to 23")
 
+    @property
+    def uses_koji(self) -> bool:
+        """Whether module builds are set up in Koji (Koji builds, or content-generator import)."""
+        return self.backend == "koji" or self.koji_import
+
     def path(self, value: str) -> str:
         """``value`` as an absolute path, relative to the settings' folder."""
         return os.path.abspath(os.path.join(self.basedir, value))
@@ -220,13 +262,18 @@ def load_settings(path: str) -> Settings:
             )
         default = getattr(Settings(), key)
         if not isinstance(value, type(default)) and not (
-            key == "www_port" and isinstance(value, int | str)
+            (key == "www_port" and isinstance(value, int | str))
+            or (
+                isinstance(default, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            )
         ):
             raise ModuleError(
                 f"setting {key!r} must be {type(default).__name__}, not {type(value).__name__}",
                 source=path,
             )
-        values[key] = value
+        values[key] = float(value) if isinstance(default, float) else value
     settings = Settings(**values, basedir=os.path.dirname(os.path.abspath(path)))
     try:
         settings.check()

@@ -14,6 +14,7 @@ from ..signing import Signer
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from ..koji.service import KojiService
     from .quality import Quality
 
 
@@ -34,6 +35,7 @@ class ModuleSite:
         self.artifacts = settings.path(settings.artifacts)
         self.publish_root = settings.path(settings.publish_root)
         self._quality: Quality | None = None
+        self._koji: KojiService | None = None
         # Module build id -> the driver's "component built" listener (driver.py).
         self.built_listeners: dict[int, Callable[[str], Awaitable[None]]] = {}
 
@@ -79,6 +81,15 @@ class ModuleSite:
         listener = self.built_listeners.get(module_build_id)
         if listener is not None:
             await listener(component)
+
+    @property
+    def koji(self) -> KojiService:
+        """The site's Koji hub (settings ``koji_*``; docs/koji.md)."""
+        if self._koji is None:
+            from ..koji.service import KojiService
+
+            self._koji = KojiService(self)
+        return self._koji
 
     @property
     def quality(self) -> Quality:
