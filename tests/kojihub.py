@@ -24,6 +24,7 @@ by the tests"). It is a test fake: learning from koji's hub, not a copy of it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
 import hashlib
 import inspect
@@ -39,6 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import warnings
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable
@@ -2943,3 +2945,31 @@ class _CGImport:
                     raise koji.GenericError(f"Output type {btype} not listed in build types")
             out.append((o, path))
         return out
+
+
+def client(case: Any, url: str, opts: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """A ``koji.ClientSession`` whose HTTP connections close when the test ends: an open
+    one is a ResourceWarning, which is an error once ``buildbot.test`` is imported (as it
+    is when the whole suite runs in one process)."""
+    import koji
+
+    session = koji.ClientSession(url, opts, **kwargs)
+    case.addCleanup(_close_session, session)
+    return session
+
+
+def _close_session(session: Any) -> None:
+    if session.rsession is not None:
+        session.rsession.close()
+
+
+@contextlib.contextmanager
+def koji_upload() -> Any:
+    """Around ``fastUpload``/``uploadWrapper``: koji 1.36's ``fastUpload`` never closes the
+    file it reads (a ResourceWarning when it is collected); collect it here, quietly."""
+    import gc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        yield
+        gc.collect()

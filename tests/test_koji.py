@@ -24,20 +24,14 @@ from buildbot_modules.koji.naming import build_tag, module_nvr, module_tag, targ
 from buildbot_modules.registry import Registry
 
 from .helpers import tempdir, write
+from .kojihub import FakeKojiHub, client
 from .test_module_build import start_site
 from .test_pipeline import SPEC, module_yaml
-
-try:
-    from .kojihub import FakeKojiHub
-except ImportError:  # pragma: no cover - the hub lives in tests/kojihub.py
-    FakeKojiHub = None  # type: ignore[assignment,misc]
 
 PASSWORD = "s3cret-koji"
 
 
 def start_hub(case: unittest.TestCase, **kwargs: Any) -> Any:
-    if FakeKojiHub is None:
-        raise unittest.SkipTest("needs tests/kojihub.py (the in-process Koji hub)")
     hub = FakeKojiHub(tempdir(case), **kwargs)
     hub.add_user("bbmod", password=PASSWORD, perms=("tag", "target", "repo", "build"))
     hub.add_user("root", password="root", perms=("admin",))
@@ -46,7 +40,7 @@ def start_hub(case: unittest.TestCase, **kwargs: Any) -> Any:
     hub.add_content_generator("buildbot-modules", ("bbmod",))
     hub.start()
     case.addCleanup(hub.stop)
-    admin = koji.ClientSession(hub.url, {"user": "root", "password": "root"})
+    admin = client(case, hub.url, {"user": "root", "password": "root"})
     admin.login()
     admin.createTag("f39-build", arches=os.uname().machine)
     return hub
@@ -99,7 +93,7 @@ class KojiBackendBuild(RunMasterBase):
 
         tag = module_tag("module", "kj", "main", build.version, build.context)
         btag = build_tag(tag)
-        session = koji.ClientSession(hub.url)
+        session = client(self, hub.url)
         # Tags, target, arches, macros, inheritance, groups, package lists.
         info = session.getTag(btag)
         self.assertEqual(info["arches"], os.uname().machine)
@@ -177,7 +171,7 @@ class KojiBackendBuild(RunMasterBase):
         self.assertEqual(record.state, "failed")
         self.assertLess(time.monotonic() - started, 30)  # not the 60 s build
         cancelled = [a[0] for a, _k, _u in hub.calls_of("cancelTask")]
-        submitted = koji.ClientSession(hub.url).listTasks(opts={"method": "build"})
+        submitted = client(self, hub.url).listTasks(opts={"method": "build"})
         self.assertEqual(sorted(cancelled), sorted(t["id"] for t in submitted))
         self.assertEqual({koji.TASK_STATES[t["state"]] for t in submitted}, {"CANCELED"})
         states = {c.name: c.state for c in registry.components(record.id)}
@@ -209,7 +203,7 @@ class KojiImportBuild(RunMasterBase):
         for m in imports:
             self.assertEqual(m["metadata_version"], 0)
             self.assertEqual(m["buildroots"][0]["content_generator"]["name"], "buildbot-modules")
-        session = koji.ClientSession(hub.url)
+        session = client(self, hub.url)
         tag = module_tag("module", "ki", "main", build.version, build.context)
         tagged = {b["nvr"] for b in session.listTagged(tag)}
         self.assertEqual(tagged, {c.nvr for c in registry.components(build.id)})

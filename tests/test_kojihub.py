@@ -18,7 +18,7 @@ from typing import Any
 import koji
 from twisted.trial import unittest
 
-from tests.kojihub import FakeKojiHub, TlsFiles
+from tests.kojihub import FakeKojiHub, TlsFiles, client, koji_upload
 
 SPEC = """\
 Name: {name}
@@ -89,7 +89,7 @@ class HubCase(unittest.TestCase):
         self.addCleanup(self.hub.stop)
 
     def session(self, user: str | None = None) -> koji.ClientSession:
-        s = koji.ClientSession(self.url, {"max_retries": 0, "anon_retry": False})
+        s = client(self, self.url, {"max_retries": 0, "anon_retry": False})
         if user:
             s.opts.update(user=user, password=f"{user}pw")
             s.login()
@@ -153,7 +153,7 @@ class SessionTests(HubCase):
         self.assertFalse(s.hasPerm("admin"))
         self.assertEqual(sorted(s.getPerms()), ["repo", "tag", "target"])
         self.assertEqual(self.hub.calls_of("getPerms")[0][2], "mbs")
-        bad = koji.ClientSession(self.url, {"user": "mbs", "password": "wrong"})
+        bad = client(self, self.url, {"user": "mbs", "password": "wrong"})
         self.assertRaises(koji.AuthError, bad.login)
         # a replayed call number is refused, as a real hub does
         s.callnum -= 1
@@ -166,11 +166,11 @@ class SessionTests(HubCase):
         s = self.session("mbs")
         s.sinfo = dict(s.sinfo, **{"header-auth": False})
         self.assertEqual(s.getLoggedInUser()["name"], "mbs")
-        forged = koji.ClientSession(self.url, sinfo={"session-id": 99, "session-key": "x"})
+        forged = client(self, self.url, sinfo={"session-id": 99, "session-key": "x"})
         self.assertRaises(koji.AuthError, forged.getLoggedInUser)
 
     def test_gssapi_login_is_refused(self) -> None:
-        s = koji.ClientSession(self.url, {"max_retries": 0})
+        s = client(self, self.url, {"max_retries": 0})
         self.assertRaises(koji.GSSAPIAuthError, s.gssapi_login, principal="mbs@EXAMPLE.COM")
 
     def test_multicall(self) -> None:
@@ -223,14 +223,14 @@ class SslLoginTests(unittest.TestCase):
         url = hub.start()
         self.addCleanup(hub.stop)
         self.assertTrue(url.startswith("https://"))
-        s = koji.ClientSession(url, {"serverca": certs["ca"], "max_retries": 0})
+        s = client(self, url, {"serverca": certs["ca"], "max_retries": 0})
         s.ssl_login(cert=certs["client"])
         self.assertEqual(s.getLoggedInUser()["name"], "mbs")
         self.assertEqual(s.authtype, koji.AUTHTYPES["SSL"])
         s.createTag("over-tls")
         self.assertEqual(hub.calls_of("createTag")[0][2], "mbs")
         # no client certificate: no session
-        anon = koji.ClientSession(url, {"serverca": certs["ca"], "max_retries": 0})
+        anon = client(self, url, {"serverca": certs["ca"], "max_retries": 0})
         self.assertRaises(koji.AuthError, anon._callMethod, "sslLogin", [], {})
         # a password login is refused for a user without a password
         anon.opts.update(user="mbs", password="x")
@@ -562,8 +562,10 @@ class ContentGeneratorTests(HubCase):
         reserved = s.CGInitBuild("bbmod", {"name": "cgpkg", "version": "1.0", "release": "1"})
         self.assertEqual(s.getBuild(reserved["build_id"])["state"], koji.BUILD_STATES["BUILDING"])
         md = self._metadata(reserved["build_id"], [rpm, modulemd])
-        s.fastUpload(rpm, "cli-import/x1", blocksize=1000)  # several chunks
-        s.uploadWrapper(modulemd, "cli-import/x1")
+        with koji_upload():
+            s.fastUpload(rpm, "cli-import/x1", blocksize=1000)  # several chunks
+        with koji_upload():
+            s.uploadWrapper(modulemd, "cli-import/x1")
         self.assertEqual(self.hub.calls_of("checkUpload")[-1][2], "mbs")
         self.assertRaises(koji.GenericError, s.CGImport, md, "cli-import/x1", "wrong-token")
         build = s.CGImport(md, "cli-import/x1", reserved["token"])
@@ -593,7 +595,8 @@ class ContentGeneratorTests(HubCase):
         md = self._metadata(reserved["build_id"], [rpm])
         # not uploaded
         self.assertRaises(koji.GenericError, s.CGImport, md, "cli-import/y", reserved["token"])
-        s.fastUpload(rpm, "cli-import/y")
+        with koji_upload():
+            s.fastUpload(rpm, "cli-import/y")
         bad = json.loads(json.dumps(md))
         bad["output"][0]["checksum"] = "0" * 32
         err = self.assertRaises(

@@ -91,6 +91,10 @@ class KojiBuild(MasterStep):
             )
         )
         lines.append(f"build {scm} in {names.target}: task {self.task_id}")
+        if self.waker.stopped:  # stopped while the build call was on its way: cancel now
+            await koji_site.call("cancelTask", self.task_id)
+            await self.addCompleteLog("koji", "\n".join([*lines, "cancelled"]) + "\n")
+            return CANCELLED
         url = task_url(s, self.task_id)
         if url:
             await self.addURL(f"koji task {self.task_id}", url)

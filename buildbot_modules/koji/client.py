@@ -88,6 +88,7 @@ class KojiClient:
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._sessions: list[koji.ClientSession] = []  # every thread's, to close at stop
         self.sleep = time.sleep  # tests may shorten the waits
 
     # -- sessions ----------------------------------------------------------------------
@@ -127,9 +128,20 @@ class KojiClient:
         if current is None:
             current = self._new_session()
             setattr(self._local, key, current)
+            with self._lock:
+                self._sessions.append(current)
         if login and not current.logged_in:
             self._login(current)
         return current
+
+    def close(self) -> None:
+        """Close every thread's HTTP connections (the master stops); sessions reopen them
+        if used again."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            if session.rsession is not None:
+                session.rsession.close()
 
     def _login(self, session: koji.ClientSession) -> None:
         how = {

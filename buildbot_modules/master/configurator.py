@@ -74,6 +74,12 @@ class _PrepareSite(service.BuildbotService):  # type: ignore[misc]
         self.site = site
         return in_thread(site.prepare)
 
+    def stopService(self) -> Any:
+        koji = getattr(getattr(self, "site", None), "_koji", None)
+        if koji is not None:  # the Koji client's HTTP connections
+            koji.client.close()
+        return super().stopService()
+
 
 def _one_build_per_stream(builder: Any, wfb: Any, request: Any) -> bool:
     """A module stream builds one module build at a time; others wait (or collapse)."""
