@@ -31,6 +31,15 @@ LATENT_TYPES: dict[str, tuple[str, str, bool]] = {
 }
 
 
+# type -> the client modules its Buildbot class imports, and their pip packages.
+CLIENTS: dict[str, dict[str, str]] = {
+    "docker": {"docker": "docker"},
+    "kubernetes": {},
+    "openstack": {"novaclient": "python-novaclient", "keystoneauth1": "keystoneauth1"},
+    "ec2": {"boto3": "boto3"},
+}
+
+
 def check_latent_workers(latent: dict[str, dict[str, Any]], static: dict[str, str]) -> None:
     """Raise ``ValueError`` naming the worker and key for a table Buildbot would refuse
     later with less context."""
@@ -56,11 +65,22 @@ def check_latent_workers(latent: dict[str, dict[str, Any]], static: dict[str, st
 
 def latent_workers(latent: dict[str, dict[str, Any]]) -> list[Any]:
     """Buildbot latent worker objects, one per table (checked by ``check_latent_workers``).
-    A missing client library (docker, boto3, novaclient) is reported by Buildbot's own
-    checkconfig, naming the package."""
+    A missing client library (docker, boto3, novaclient) is a configuration error naming
+    the package."""
+    from importlib.util import find_spec
+
+    from buildbot import config
+
     out = []
     for name, table in sorted(latent.items()):
         kind = table["type"]
+        missing = [pkg for mod, pkg in CLIENTS[kind].items() if find_spec(mod) is None]
+        if missing:  # Buildbot's own check of some classes crashes after saying so
+            config.error(
+                f"latent_workers.{name}: type {kind!r} needs the Python package(s) "
+                f"{', '.join(missing)} in the master's virtualenv (pip install {' '.join(missing)})"
+            )
+            continue
         module, cls, _ = LATENT_TYPES[kind]
         kwargs = {k: _value(v) for k, v in table.items() if k != "type"}
         if kind == "kubernetes" and "kube_config" in table:
