@@ -14,9 +14,9 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
-.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz docs
+.PHONY: setup system-packages venv crossbar test lint format demo demo-stop lock clean fuzz docs
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) crossbar
 
 # Installs only what is missing, so a second `make setup` costs a second.
 system-packages:
@@ -47,6 +47,19 @@ $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGINS))
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	$(VPY) -m pip install -q --disable-pip-version-check --no-deps $(addprefix -e ,$(PLUGINS))
+	@touch $@
+
+# Crossbar, the WAMP router of a multi-master site (docs/scaling.md), lives in its own
+# virtualenv: its pins clash with ours (it needs a newer Twisted). Exact versions in
+# constraints-crossbar.txt; the multi-master test runs .venv-crossbar/bin/crossbar.
+CROSSBAR_VENV := .venv-crossbar
+CROSSBAR_STAMP := $(CROSSBAR_VENV)/.installed
+
+crossbar: $(CROSSBAR_STAMP)
+
+$(CROSSBAR_STAMP): constraints-crossbar.txt
+	@test -x $(CROSSBAR_VENV)/bin/python || $(PYTHON) -m venv $(CROSSBAR_VENV)
+	$(CROSSBAR_VENV)/bin/python -m pip install -q --disable-pip-version-check -r constraints-crossbar.txt
 	@touch $@
 
 test: setup
@@ -95,4 +108,4 @@ lock:
 	mv constraints.new constraints.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .trial.log _trial_temp
+	rm -rf $(VENV) $(CROSSBAR_VENV) .trial.log _trial_temp

@@ -81,3 +81,18 @@ def start_postgresql(case: unittest.TestCase) -> str:
         timeout=60,
     )
     return f"postgresql+psycopg2://bbmod@127.0.0.1:{port}/registry"
+
+
+def add_database(url: str, name: str) -> str:
+    """Another database in the cluster ``start_postgresql`` returned; its URL."""
+    bindir = _bin()
+    assert bindir is not None
+    server, _, _ = url.rpartition("/")
+    port = server.rpartition(":")[2]
+    subprocess.run(
+        [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", port, "-U", "bbmod", name],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return f"{server}/{name}"

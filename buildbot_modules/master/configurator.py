@@ -81,6 +81,91 @@ class _PrepareSite(service.BuildbotService):  # type: ignore[misc]
         return super().stopService()
 
 
+class _MasterTimeout(service.BuildbotService):  # type: ignore[misc]
+    """Several masters: how soon the others take over a master that went silent.
+
+    Buildbot's masters say they are alive every 60 s and declare one dead after 10
+    minutes of silence (``buildbot.data.masters.EXPIRE_MINUTES``); only then are its
+    builds ended (RETRY) and their requests released to the others. ``master_timeout``
+    shortens that: this service says "alive" every ``seconds / 4`` and looks for silent
+    masters at the same pace; the dead master's change source and schedulers move to
+    another master at that pace too (Buildbot's: every 5 minutes; a restart applies it).
+    Every master of a site must use the same value: a master that is busier than that
+    for ``seconds`` is taken for dead and its builds run again."""
+
+    name = "bbmod-master-timeout"
+    loop: Any = None
+    seconds: float = 600
+    inactive: set[int] = set()
+
+    def checkConfig(self, seconds: int) -> None:
+        pass
+
+    def reconfigService(self, seconds: int) -> Any:
+        from buildbot.data import masters
+        from twisted.internet import task
+
+        masters.EXPIRE_MINUTES = seconds / 60  # read by expireMasters at each call
+        # A change source or scheduler runs on one master at a time; the others look
+        # every 5 minutes whether it is free. This service is reconfigured before the
+        # schedulers and change sources start, so they look at the same pace as above.
+        service.ClusteredBuildbotService.POLL_INTERVAL_SEC = seconds / 4
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        self.loop = task.LoopingCall(self.heartbeat)
+        self.loop.clock = self.master.reactor
+        if self.running:
+            self.loop.start(seconds / 4, now=False)
+        self.seconds = seconds
+        return defer.succeed(None)
+
+    def startService(self) -> Any:
+        d = super().startService()
+        if not self.loop.running:
+            self.loop.start(self.seconds / 4, now=False)
+        return d
+
+    def stopService(self) -> Any:
+        if self.loop.running:
+            self.loop.stop()
+        return super().stopService()
+
+    @defer.inlineCallbacks
+    def heartbeat(self) -> Any:
+        from twisted.python import log
+
+        master = self.master
+        try:
+            if master.masterid is not None:
+                yield master.data.updates.masterActive(name=master.name, masterid=master.masterid)
+            yield master.data.updates.expireMasters()
+            masters = yield master.db.masters.getMasters()
+            inactive = {m.id for m in masters if not m.active}
+            for dead in sorted(inactive - self.inactive):
+                yield self.release(dead)
+            if inactive - self.inactive:
+                master.botmaster.maybeStartBuildsForAllBuilders()
+            self.inactive = inactive
+        except Exception as e:  # the database away for a moment: try again next beat
+            log.err(e, "bbmod-master-timeout: heartbeat failed")  # type: ignore[no-untyped-call]
+
+    @defer.inlineCallbacks
+    def release(self, dead: int) -> Any:
+        """Release the build requests a dead master had claimed, so that this master can
+        run them again. Buildbot 4.3's housekeeping ends the dead master's builds (RETRY)
+        but releases only the claims of the master doing it, so those requests would wait
+        for the dead master to come back; and it sends no message, so nothing would look
+        at them before the builders' next event (hence the caller's look at every one)."""
+        from twisted.python import log
+
+        db = self.master.db.buildrequests
+        requests = yield db.getBuildRequests(complete=False, claimed=dead)
+        brids = [r.buildrequestid for r in requests]
+        log.msg(f"bbmod: master {dead} stopped; its build requests {brids} released")
+        if brids:
+            yield db._unclaim_buildrequests_for_master(brids, dead)
+
+
 def _one_build_per_stream(builder: Any, wfb: Any, request: Any) -> bool:
     """A module stream builds one module build at a time; others wait (or collapse)."""
     module = request.properties.getProperty("module")
@@ -124,16 +209,25 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
         config_dict.setdefault("buildbotURL", s.url)
         config_dict.setdefault("db", {"db_url": s.db_url})
         config_dict.setdefault("buildbotNetUsageData", None)
+        if s.mq == "wamp":  # several masters (docs/scaling.md)
+            config_dict.setdefault("multiMaster", True)
+            config_dict.setdefault(
+                "mq", {"type": "wamp", "router_url": s.mq_router_url, "realm": s.mq_realm}
+            )
         self.www.setdefault("port", s.www_port)
         plugins = self.www.setdefault("plugins", {})
         for name in WWW_PLUGINS:
             plugins.setdefault(name, {})
-        if s.workers:
+        if s.workers or s.latent_workers:
             self.protocols.setdefault("pb", {"port": s.worker_port})
         known = {w.name for w in self.workers}
         for name, password in sorted(s.workers.items()):
             if name not in known:
                 self.workers.append(worker.Worker(name, password))
+        if s.latent_workers:  # started on demand (latent.py, workers/latent/)
+            from .latent import latent_workers
+
+            self.workers += [w for w in latent_workers(s.latent_workers) if w.name not in known]
         build_workers = [w.name for w in self.workers]
         if not build_workers:
             # Embedded, one process: component builds run inside the master.
@@ -147,6 +241,8 @@ class ModulesConfigurator(ConfiguratorBase):  # type: ignore[misc]
 
         site = ModuleSite(s)
         config_dict.setdefault("services", []).append(_PrepareSite(site))
+        if s.master_timeout:
+            config_dict["services"].append(_MasterTimeout(s.master_timeout))
         config_dict["services"].append(ModuleService(site))  # /module-build-service/ API
         if s.poll_interval:
             config_dict.setdefault("change_source", []).append(

@@ -171,6 +171,20 @@ class Settings:
     # Components being built by Koji at once per master (master-side workers, no build
     # worker is held while Koji builds).
     koji_slots: int = 16
+    # Several masters (docs/scaling.md "Several masters"): "simple" = one master; "wamp" =
+    # masters sharing one db_url (PostgreSQL), registry_url, distgit, artifacts and
+    # publish_root, their events carried by a WAMP router (Crossbar) at mq_router_url.
+    mq: str = "simple"
+    mq_router_url: str = ""  # e.g. "ws://mq.example.org:8080/ws"
+    mq_realm: str = "buildbot"
+    # Seconds after which the other masters declare a silent master dead and take over
+    # its builds (they run again; a module build resumes). 0 = Buildbot's own: about ten
+    # minutes. Each master then also says it is alive every master_timeout / 4 seconds.
+    master_timeout: int = 0
+    # Latent workers (workers/latent/, docs/scaling.md): name -> {"type": "docker" |
+    # "kubernetes" | "openstack" | "ec2", "password": ..., other keys: the Buildbot class's
+    # arguments}. Started on demand for component builds, stopped when idle.
+    latent_workers: dict[str, dict[str, Any]] = field(default_factory=dict)
     # How a worker runs the bbmod CLI (the embedded workers share the master's venv).
     bbmod: list[str] = field(default_factory=lambda: [sys.executable, "-m", "buildbot_modules.cli"])
     basedir: str = "."
@@ -208,6 +222,25 @@ class Settings:
             raise ValueError("amqp_url: an amqp:// or amqps:// URL, or '' for no message bus")
         if self.amqp_url and not (self.bus_topic_prefix and self.bus_queue):
             raise ValueError("bus_topic_prefix and bus_queue must not be empty with amqp_url")
+        if self.mq not in ("simple", "wamp"):
+            raise ValueError(f"mq {self.mq!r}: use 'simple' (one master) or 'wamp' (several)")
+        if self.mq == "wamp" and not self.mq_router_url.startswith(("ws://", "wss://")):
+            raise ValueError(
+                f"mq_router_url {self.mq_router_url!r}: the WAMP router's ws:// or wss:// URL"
+                " (mq = 'wamp')"
+            )
+        if self.mq == "wamp" and self.db_url.startswith("sqlite"):
+            raise ValueError(
+                "db_url: several masters (mq = 'wamp') share one database server, e.g."
+                " 'postgresql+psycopg2://buildbot@db.example.org/buildbot', not SQLite"
+            )
+        if self.master_timeout and self.master_timeout < 20:
+            raise ValueError(
+                f"master_timeout {self.master_timeout}: at least 20 seconds (0 = Buildbot's)"
+            )
+        from .latent import check_latent_workers
+
+        check_latent_workers(self.latent_workers, self.workers)
         if self.poll_interval < 0:
             raise ValueError("poll_interval: seconds (at least 1), or 0 for no polling")
         if self.component_retries < 0:
