@@ -244,6 +244,7 @@ class Site:
     port: int = field(default_factory=free_port)
     worker_port: int = field(default_factory=free_port)
     running: list[tuple[list[str], Path]] = field(default_factory=list)  # stop command, folder
+    slots: int = SLOTS  # build workers
 
     @property
     def distgit(self) -> Path:
@@ -255,7 +256,7 @@ class Site:
 
     @property
     def workers(self) -> list[Path]:
-        return [self.root / "site" / f"worker{n}" for n in range(1, SLOTS + 1)]
+        return [self.root / "site" / f"worker{n}" for n in range(1, self.slots + 1)]
 
     def create(self) -> None:
         run(str(BIN / "bbmod"), "distgit", "init", str(self.distgit))
@@ -272,7 +273,7 @@ class Site:
             "--port",
             str(self.port),
             "--workers",
-            str(SLOTS),
+            str(self.slots),
             "--worker-port",
             str(self.worker_port),
             "--poll-interval",
@@ -296,7 +297,7 @@ class Site:
         for worker in self.workers:
             run(str(BIN / "buildbot-worker"), "start", str(worker), timeout=60)
             self.running.append(([str(BIN / "buildbot-worker"), "stop", str(worker)], worker))
-        wait_for(lambda: self.connected_workers() >= SLOTS, "the workers to connect", 60)
+        wait_for(lambda: self.connected_workers() >= self.slots, "the workers to connect", 60)
 
     def master_log(self, lines: int = 40) -> str:
         """The end of the master's log, to say why something did not happen."""

@@ -58,7 +58,8 @@ class Settings:
     # `repository:` (bbmod build-local: the packager's folders stand in for dist-git).
     ignore_component_repositories: bool = False
     # "buildroot": each component in a private root (needs root on the workers);
-    # "rpmbuild": plain rpmbuild in the build directory, BuildRequires not installed.
+    # "rpmbuild": plain rpmbuild in the build directory, BuildRequires not installed;
+    # "noop": builds nothing, no RPMs (benchmarks of the orchestration alone, bench/scale.py).
     backend: str = "buildroot"
     component_timeout: int = 3600  # seconds, per component build (buildroot backend)
     component_memory: int = 0  # MiB of address space per component build; 0 = no limit
@@ -138,8 +139,10 @@ class Settings:
         for name in self.workers:
             if not name or not name.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
-        if self.backend not in ("buildroot", "rpmbuild"):
-            raise ValueError(f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild'")
+        if self.backend not in ("buildroot", "rpmbuild", "noop"):
+            raise ValueError(
+                f"backend {self.backend!r}: use 'buildroot' or 'rpmbuild' ('noop' for benchmarks)"
+            )
         if self.scheduling not in ("dag", "batches"):
             raise ValueError(f"scheduling {self.scheduling!r}: use 'dag' or 'batches'")
         if self.rebuild_strategy not in REBUILD_STRATEGIES:
