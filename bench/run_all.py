@@ -45,7 +45,7 @@ class Bench:
 BENCHES = [
     Bench("plan", "module core: load, validate, plan", "bench/plan.py",
           ["--sizes", "100,1000,5000", "--repeat", "3", "--seed", "1"],
-          ["--sizes", "100,1000", "--repeat", "1", "--seed", "1"], json=False),
+          ["--sizes", "100,1000", "--repeat", "1", "--seed", "1"]),
     Bench("simulate", "scheduling at scale, simulated clock", "bench/simulate.py",
           ["--seed", "1"], ["--seed", "1"], json=False),
     Bench("scale", "makespan / LB, orchestration overhead, capacity", "bench/scale.py",
@@ -65,7 +65,9 @@ def run_one(bench: Bench, quick: bool, out: Path) -> str:
     """Run one benchmark; its status: "ok", "failed (N)" or "skipped: why"."""
     script = ROOT / bench.script
     if not script.exists():
-        return f"skipped: {bench.script} does not exist in this checkout"
+        status = f"skipped: {bench.script} does not exist in this checkout"
+        print(f"\n=== {bench.name}: {status}", flush=True)
+        return status
     argv = [sys.executable, str(script), *(bench.quick if quick else bench.args)]
     if bench.json:
         argv += ["--json", str(out / f"{bench.name}.json")]

@@ -59,46 +59,73 @@ from buildbot_modules.registry import ComponentRecord, ModuleBuildRecord
 Dag = dict[str, tuple[float, tuple[str, ...]]]
 
 BARE_CFG = """
-# Added by bench/scale.py: bare Buildbot, the reference for orchestration capacity.
+# Added by bench/scale.py: bare Buildbot, the references for orchestration capacity.
+import tarfile as _tarfile
+
 from buildbot.plugins import schedulers as _schedulers, steps as _steps, util as _util
 from buildbot.plugins import worker as _worker
 from buildbot.steps.trigger import Trigger as _Trigger
 
 
 class _FanOut(_Trigger):
-    # One Trigger step requesting `count` builds of bench-bare at once.
+    # One Trigger step requesting `count` builds of the builder `target` at once.
     def getSchedulersAndProperties(self):
         return [
-            {{"sched_name": "bench-bare", "props_to_set": {{"n": n}}, "unimportant": False}}
+            {{"sched_name": self.getProperty("target"), "props_to_set": {{"n": n}},
+              "unimportant": False}}
             for n in range(int(self.getProperty("count")))
         ]
 
 
+_tar = os.path.join(basedir, "bench-sources.tar")
+with _tarfile.open(_tar, "w") as _t:
+    _t.add(os.path.join(basedir, "master.cfg"), arcname="x.spec")
+# The worker-side steps of a component build (components.py) without its master steps.
+_like_components = _util.BuildFactory([
+    _steps.RemoveDirectory(dir="build", name="clean"),
+    _steps.FileDownload(name="download sources", mastersrc=_tar, workerdest="sources.tar"),
+    _steps.ShellSequence(name="unpack", commands=[
+        _util.ShellArg(command=["mkdir", "-p", "src", "results"], logname="mkdir"),
+        _util.ShellArg(command=["tar", "-xf", "sources.tar", "-C", "src"], logname="tar"),
+    ]),
+    _steps.DirectoryUpload(
+        name="upload RPMs",
+        workersrc="results",
+        masterdest=_util.Interpolate(os.path.join(basedir, "bench-up", "%(prop:buildnumber)s")),
+    ),
+])
+_true = _util.BuildFactory([_steps.ShellCommand(name="true", command=["true"], logEnviron=False)])
 c["workers"] = [_worker.LocalWorker("bench-fanout")]
 c["builders"] = [
     _util.BuilderConfig(
-        name="bench-bare",
+        name="bench-bare", workernames={workers!r}, factory=_true, collapseRequests=False
+    ),
+    _util.BuilderConfig(
+        name="bench-bare-steps",
         workernames={workers!r},
-        factory=_util.BuildFactory(
-            [_steps.ShellCommand(name="true", command=["true"], logEnviron=False)]
-        ),
+        factory=_like_components,
         collapseRequests=False,
     ),
     _util.BuilderConfig(
         name="bench-fanout",
         workernames=["bench-fanout"],
         factory=_util.BuildFactory(
-            [_FanOut(name="fan out", schedulerNames=["bench-bare"], waitForFinish=True)]
+            [_FanOut(name="fan out", schedulerNames=["bench-bare", "bench-bare-steps"],
+                     waitForFinish=True)]
         ),
     ),
 ]
 c["schedulers"] = [
     _schedulers.Triggerable(name="bench-bare", builderNames=["bench-bare"]),
+    _schedulers.Triggerable(name="bench-bare-steps", builderNames=["bench-bare-steps"]),
     _schedulers.ForceScheduler(
         name="bench-fanout",
         builderNames=["bench-fanout"],
         codebases=[_util.CodebaseParameter(codebase="", hide=True)],
-        properties=[_util.StringParameter(name="count", default="10")],
+        properties=[
+            _util.StringParameter(name="count", default="10"),
+            _util.StringParameter(name="target", default="bench-bare"),
+        ],
     ),
 ]
 """
@@ -250,18 +277,18 @@ def span(builds: list[dict[str, Any]]) -> float:
     return float(max(b["complete_at"] for b in builds) - min(b["started_at"] for b in builds))
 
 
-def capacity_bare(site: ScaleSite, count: int) -> dict[str, Any]:
+def capacity_bare(site: ScaleSite, count: int, target: str = "bench-bare") -> dict[str, Any]:
     pid = site.master_pid()
-    before = {b["buildid"] for b in site.builds_of("bench-bare")}
+    before = {b["buildid"] for b in site.builds_of(target)}
     cpu0, _rss, _hwm = proc_cpu_rss(pid)
     t0 = time.monotonic()
-    site.force("bench-fanout", "bench-fanout", count=str(count))
+    site.force("bench-fanout", "bench-fanout", count=str(count), target=target)
 
     def finished() -> list[dict[str, Any]] | None:
-        new = [b for b in site.builds_of("bench-bare") if b["buildid"] not in before]
+        new = [b for b in site.builds_of(target) if b["buildid"] not in before]
         return new if len(new) >= count and all(b["complete"] for b in new) else None
 
-    builds: list[dict[str, Any]] = wait_for(finished, f"{count} bare builds", 600)
+    builds: list[dict[str, Any]] = wait_for(finished, f"{count} builds of {target}", 600)
     wall = time.monotonic() - t0
     cpu1, rss, hwm = proc_cpu_rss(pid)
     failed = sum(1 for b in builds if b["results"] != 0)
@@ -348,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         capacity_bare(site, max(4, count // 10))  # warm-up of the bare path
         bare = capacity_bare(site, count)
         print(f"  bare Buildbot: {count} builds in {bare['span']:.0f} s")
+        like = capacity_bare(site, count, "bench-bare-steps")
+        print(f"  bare Buildbot, the component build's worker steps: {like['span']:.0f} s")
         ours = capacity_ours(site, count)
         print(f"  ours (noop backend): {count} builds in {ours['span']:.0f} s")
     finally:
@@ -423,25 +452,32 @@ def main(argv: list[str] | None = None) -> int:
     print()
     ratio = (count / ours["span"]) / (count / bare["span"])
     print(f"Capacity: {count} component builds, {args.workers} workers:")
+    labelled = [
+        ("bare Buildbot: Trigger fan-out, one ShellCommand true", bare),
+        ("bare Buildbot: the component build's worker steps, no master steps", like),
+        ("ours: noop backend, a module of independent components", ours),
+    ]
     print(
         "\n".join(
             markdown(
-                ["run", "span s", "builds / min", "master CPU s", "master RSS MiB (now / peak)"],
+                [
+                    "run",
+                    "span s",
+                    "builds / min",
+                    "worker s per build",
+                    "master CPU s",
+                    "master RSS MiB (now / peak)",
+                ],
                 [
                     [
-                        "bare Buildbot Trigger fan-out (ShellCommand true)",
-                        f"{bare['span']:.0f}",
-                        f"{60 * count / bare['span']:.0f}",
-                        f"{bare['cpu']:.1f}",
-                        f"{bare['rss']:.0f} / {bare['hwm']:.0f}",
-                    ],
-                    [
-                        "ours, noop backend (module of independent components)",
-                        f"{ours['span']:.0f}",
-                        f"{60 * count / ours['span']:.0f}",
-                        f"{ours['cpu']:.1f}",
-                        f"{ours['rss']:.0f} / {ours['hwm']:.0f}",
-                    ],
+                        label,
+                        f"{r['span']:.0f}",
+                        f"{60 * count / r['span']:.0f}",
+                        f"{r['span'] * args.workers / count:.2f}",
+                        f"{r['cpu']:.1f}",
+                        f"{r['rss']:.0f} / {r['hwm']:.0f}",
+                    ]
+                    for label, r in labelled
                 ],
             )
         )
@@ -480,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             ">= 80 %",
             ratio >= 0.8,
             note=f"master CPU {ours['cpu']:.1f} s vs {bare['cpu']:.1f} s;"
-            f" RSS peak {ours['hwm']:.0f} MiB",
+            f" RSS peak {ours['hwm']:.0f} MiB; bare with the component build's worker"
+            f" steps: {60 * count / like['span']:.0f}/min",
         )
     )
     write(args.json, "scale", figures, json.dumps({"runs": len(runs)}))
