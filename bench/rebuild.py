@@ -50,13 +50,17 @@ def phases(
     assert start is not None
     built = [r for r in comps.values() if r.state == "built"]
     end = max((seconds(r.finished_at, start) for r in built), default=0.0)
-    # Module builds run under a virtual builder per stream: find the newest by property.
+    # Module builds run under a virtual builder per stream, and component builds carry the
+    # module's name too: the newest complete build of MODULE with a compose step.
     builds = site.api("builds?order=-buildid&limit=500&property=module")["builds"]
-    newest = next(
-        b for b in builds if b["complete"] and b["properties"].get("module", [""])[0] == MODULE
-    )
+    found: list[dict[str, Any]] = []
+    for build in builds:
+        if build["complete"] and build["properties"].get("module", [""])[0] == MODULE:
+            found = site.api(f"builds/{build['buildid']}/steps")["steps"]
+            if any(step["name"] == "compose" for step in found):
+                break
     spans: dict[str, tuple[int, int]] = {}  # group of steps -> (first start, last end)
-    for step in site.api(f"builds/{newest['buildid']}/steps")["steps"]:
+    for step in found:
         if step["started_at"] is None or step["complete_at"] is None:
             continue
         name = str(step["name"])
