@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,9 +81,15 @@ def run_one(bench: Bench, quick: bool, out: Path) -> str:
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            log.write(line)
+        try:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                log.write(line)
+        except KeyboardInterrupt:
+            # The benchmark stops its own site (master, workers) on SIGINT: let it.
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=300)
+            raise
         code = proc.wait()
     print(f"=== {bench.name}: {time.monotonic() - started:.0f} s, exit {code}", flush=True)
     return "ok" if code == 0 else f"failed (exit {code}; see {out / bench.name}.log)"
@@ -127,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown benchmark(s) {', '.join(sorted(unknown))}")
         chosen = [b for b in BENCHES if b.name in names]
+    # `kill` (SIGTERM) stops the running benchmark cleanly, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.json"):

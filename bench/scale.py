@@ -189,6 +189,17 @@ class ScaleSite(Site):
         ]
         return found
 
+    def check_not_failed(self, module: str) -> None:
+        """Raise if the newest build of ``module`` failed before the registry knew it
+        (fetch, load or resolve): waiting for the registry would never end."""
+        builds = self.api("builds?order=-buildid&limit=20&property=module")["builds"]
+        for build in builds:
+            if build["properties"].get("module", [""])[0] != module:
+                continue
+            if build["complete"] and build["results"] not in (0, 1):
+                raise RuntimeError(f"module build of {module} failed: {build['state_string']}")
+            return
+
     def wait_module(
         self, module: str, count: int, seconds_: float
     ) -> tuple[ModuleBuildRecord, dict[str, ComponentRecord]]:
@@ -201,8 +212,16 @@ class ScaleSite(Site):
                 return builds[0]
             return None
 
+        def done_or_failed() -> ModuleBuildRecord | None:
+            record = done()
+            if record is None:
+                self.check_not_failed(module)
+            return record
+
         try:
-            record: ModuleBuildRecord = wait_for(done, f"module {module} to finish", seconds_)
+            record: ModuleBuildRecord = wait_for(
+                done_or_failed, f"module {module} to finish", seconds_
+            )
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{self.master_log()}") from None
         components = {c.name.removeprefix(PREFIX): c for c in registry.components(record.id)}
