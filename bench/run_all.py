@@ -62,6 +62,10 @@ BENCHES = [
 ]  # fmt: skip
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_one(bench: Bench, quick: bool, out: Path) -> str:
     """Run one benchmark; its status: "ok", "failed (N)" or "skipped: why"."""
     script = ROOT / bench.script
@@ -78,7 +82,16 @@ def run_one(bench: Bench, quick: bool, out: Path) -> str:
     started = time.monotonic()
     with (out / f"{bench.name}.log").open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Started from a background shell, SIGINT is ignored and the child would inherit
+            # that; with the default restored, its Python turns SIGINT into
+            # KeyboardInterrupt and the benchmark stops its site in its `finally`.
+            preexec_fn=_default_sigint,
         )
         assert proc.stdout is not None
         try:
@@ -141,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     for stale in out.glob("*.json"):
         stale.unlink()
     began = time.monotonic()
-    results = [(b, run_one(b, args.quick, out)) for b in chosen]
+    try:
+        results = [(b, run_one(b, args.quick, out)) for b in chosen]
+    except KeyboardInterrupt:
+        print("\ninterrupted: the running benchmark was stopped (its site too)", file=sys.stderr)
+        return 130
     lines = [
         "",
         f"== All figures ({'quick' if args.quick else 'full'} run), measured in this run:"
