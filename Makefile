@@ -14,7 +14,7 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
-.PHONY: setup system-packages venv crossbar test lint format demo demo-stop lock clean fuzz docs
+.PHONY: setup system-packages venv crossbar test lint format demo demo-stop lock clean fuzz docs bench
 
 setup: system-packages $(STAMP) crossbar
 
@@ -99,6 +99,12 @@ docs: setup
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(VPY) fuzz/run.py $(FUZZ_TARGETS)
+
+# Every benchmark in bench/ (bench/run_all.py), one after the other, then one table of every
+# figure with its goal (docs/performance.md); logs and JSON in .bench/. ~15 min on 2 cores;
+# BENCH_ARGS=--quick for a smaller run (~5 min), BENCH_ARGS="--only scale" for one.
+bench: setup
+	PYTHONPATH=$(CURDIR) $(VPY) bench/run_all.py $(BENCH_ARGS)
 
 # Re-resolves the newest versions the ranges allow; review the diff, then run make test.
 lock:

@@ -244,6 +244,7 @@ class Site:
     port: int = field(default_factory=free_port)
     worker_port: int = field(default_factory=free_port)
     running: list[tuple[list[str], Path]] = field(default_factory=list)  # stop command, folder
+    slots: int = SLOTS  # build workers
 
     @property
     def distgit(self) -> Path:
@@ -255,7 +256,7 @@ class Site:
 
     @property
     def workers(self) -> list[Path]:
-        return [self.root / "site" / f"worker{n}" for n in range(1, SLOTS + 1)]
+        return [self.root / "site" / f"worker{n}" for n in range(1, self.slots + 1)]
 
     def create(self) -> None:
         run(str(BIN / "bbmod"), "distgit", "init", str(self.distgit))
@@ -272,7 +273,7 @@ class Site:
             "--port",
             str(self.port),
             "--workers",
-            str(SLOTS),
+            str(self.slots),
             "--worker-port",
             str(self.worker_port),
             "--poll-interval",
@@ -296,7 +297,7 @@ class Site:
         for worker in self.workers:
             run(str(BIN / "buildbot-worker"), "start", str(worker), timeout=60)
             self.running.append(([str(BIN / "buildbot-worker"), "stop", str(worker)], worker))
-        wait_for(lambda: self.connected_workers() >= SLOTS, "the workers to connect", 60)
+        wait_for(lambda: self.connected_workers() >= self.slots, "the workers to connect", 60)
 
     def master_log(self, lines: int = 40) -> str:
         """The end of the master's log, to say why something did not happen."""
@@ -313,7 +314,8 @@ class Site:
                 pid = int((folder / "twistd.pid").read_text().strip())
             except (OSError, ValueError):
                 pid = 0
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            # Even when `buildbot stop` cannot run: the pid check below ends the process.
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
                 subprocess.run(command, capture_output=True, check=False, timeout=120)
             deadline = time.monotonic() + 60
             while pid and alive(pid) and time.monotonic() < deadline:
@@ -334,17 +336,21 @@ class Site:
         return sum(1 for w in workers if w["connected_to"] and w["name"].startswith("worker"))
 
     def push(self, module: str, prefix: str, dag: dict[str, tuple[int, tuple[str, ...]]]) -> None:
-        source = Path(tempfile.mkdtemp(dir=self.root, prefix="push-"))
-        folder = source / "modules" / module
-        folder.mkdir(parents=True)
-        (folder / f"{module}.yaml").write_text(module_yaml(module, prefix, dag), encoding="utf-8")
+        """Import the components' specs, then the module: with the module first, the
+        poller (every second) can start its build before every rpms/ repository exists."""
+        rpms = Path(tempfile.mkdtemp(dir=self.root, prefix="push-"))
         for short, (sleep, _after) in dag.items():
             name = f"{prefix}-{short}"
-            rpm = source / "rpms" / name
+            rpm = rpms / "rpms" / name
             rpm.mkdir(parents=True)
             (rpm / f"{name}.spec").write_text(SPEC.format(name=name, sleep=sleep), encoding="utf-8")
-        run(str(BIN / "bbmod"), "distgit", "import", str(self.distgit), str(source))
-        shutil.rmtree(source)
+        modules = Path(tempfile.mkdtemp(dir=self.root, prefix="push-"))
+        folder = modules / "modules" / module
+        folder.mkdir(parents=True)
+        (folder / f"{module}.yaml").write_text(module_yaml(module, prefix, dag), encoding="utf-8")
+        for source in (rpms, modules):
+            run(str(BIN / "bbmod"), "distgit", "import", str(self.distgit), str(source))
+            shutil.rmtree(source)
 
     def registry(self) -> Registry:
         return Registry(f"sqlite:///{self.master}/registry.sqlite")

@@ -12,7 +12,13 @@ measures, from just before the POST:
 
 * answer: until the master's HTTP answer (the change is in the database by then);
 * request: until the module build request (buildset "push to modules/lat main") is
-  visible in the REST API, which the bench polls every 2 ms.
+  visible in the REST API, which the bench polls every 2 ms;
+* started: until the module build of that request has started (a build of the
+  ``modules`` builder exists for it in the REST API; polled every 5 ms). The bench then
+  stops that build (it would wait for the absent worker) before the next round, since a
+  module stream builds one at a time.
+
+With ``--json PATH`` the medians and p95s go to ``PATH`` for ``bench/run_all.py``.
 
 Run from the repository root:
 
@@ -38,6 +44,7 @@ from typing import Any
 
 import requests
 from pipeline import free_port, run  # bench/pipeline.py: the same helpers
+from results import Figure, p95, write
 
 from buildbot_modules.distgit import DistGit
 from buildbot_modules.master.hooks import signature
@@ -196,7 +203,28 @@ class Site:
         headers["Content-Type"] = "application/json"
         return url, raw, headers
 
-    def measure(self, dialect: str, round_: int) -> tuple[float, float]:
+    def started_build(self, bsid: int) -> int:
+        """The id of the build started for buildset ``bsid``, or 0."""
+        url = self.api(f"buildrequests?buildsetid={bsid}")
+        for request in self.session.get(url, timeout=10).json()["buildrequests"]:
+            url = self.api(f"builds?buildrequestid={request['buildrequestid']}")
+            builds = self.session.get(url, timeout=10).json()["builds"]
+            if builds:
+                return int(builds[0]["buildid"])
+        return 0
+
+    def stop_build(self, buildid: int) -> None:
+        body = {"jsonrpc": "2.0", "method": "stop", "id": 1, "params": {"reason": "bench"}}
+        self.session.post(self.api(f"builds/{buildid}"), json=body, timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            build = self.session.get(self.api(f"builds/{buildid}"), timeout=10).json()["builds"]
+            if build and build[0]["complete"]:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"build {buildid} did not stop within 60 s")
+
+    def measure(self, dialect: str, round_: int) -> tuple[float, float, float]:
         before = self.last_request()
         rev = self.push(round_)
         url, raw, headers = self.webhook(dialect, rev)
@@ -205,11 +233,18 @@ class Site:
         answered = time.perf_counter() - start
         if response.status_code != 202 or not response.text.startswith("change"):
             raise RuntimeError(f"{dialect}: {response.status_code} {response.text}")
-        while self.last_request() <= before:
+        while (bsid := self.last_request()) <= before:
             if time.perf_counter() - start > 30:
                 raise RuntimeError(f"{dialect}: no build request after 30 s")
             time.sleep(0.002)
-        return answered, time.perf_counter() - start
+        requested = time.perf_counter() - start
+        while not (buildid := self.started_build(bsid)):
+            if time.perf_counter() - start > 30:
+                raise RuntimeError(f"{dialect}: no module build started after 30 s")
+            time.sleep(0.005)
+        started = time.perf_counter() - start
+        self.stop_build(buildid)
+        return answered, requested, started
 
 
 def summary(values: list[float]) -> str:
@@ -225,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=50, help="pushes per dialect (50)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--json", help="write the headline figures here (run_all.py)")
     args = parser.parse_args(argv)
     for tool in ("git", "rpmspec"):
         if shutil.which(tool) is None:
@@ -232,17 +268,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     root = Path(tempfile.mkdtemp(prefix="bbmod-bench-hooks-"))
     site = Site(root)
-    figures: dict[str, tuple[list[float], list[float]]] = {"pagure": ([], []), "forgejo": ([], [])}
+    figures: dict[str, tuple[list[float], list[float], list[float]]] = {
+        "pagure": ([], [], []),
+        "forgejo": ([], [], []),
+    }
     try:
         site.create()
         site.start()
         site.measure("pagure", 0)  # warm-up: first change, scheduler, connections
         round_ = 1
         for _ in range(args.pushes):
-            for dialect, (answers, requests_) in figures.items():
-                answered, requested = site.measure(dialect, round_)
+            for dialect, (answers, requests_, starts) in figures.items():
+                answered, requested, started = site.measure(dialect, round_)
                 answers.append(answered)
                 requests_.append(requested)
+                starts.append(started)
                 round_ += 1
     finally:
         site.stop()
@@ -255,9 +295,29 @@ def main(argv: list[str] | None = None) -> int:
         f" {platform.system()} {platform.release()}, {os.cpu_count()} CPUs,"
         f" Python {platform.python_version()}"
     )
-    for dialect, (answers, requests_) in figures.items():
+    for dialect, (answers, requests_, starts) in figures.items():
         print(f"{dialect:8} POST -> 202 answer      {summary(answers)}")
         print(f"{dialect:8} POST -> build request   {summary(requests_)}")
+        print(f"{dialect:8} POST -> build started   {summary(starts)}")
+    starts = [v for _a, _r, s in figures.values() for v in s]
+    write(
+        args.json,
+        "push_latency",
+        [
+            Figure(
+                "push (webhook POST) -> module build started, median / p95",
+                f"{statistics.median(starts) * 1000:.0f} / {p95(starts) * 1000:.0f} ms"
+                f" (n={len(starts)})",
+                "<= 1 s",
+                p95(starts) <= 1.0,
+                note="both dialects; POST -> build request "
+                + ", ".join(
+                    f"{d} {statistics.median(r) * 1000:.0f} ms"
+                    for d, (_a, r, _s) in figures.items()
+                ),
+            )
+        ],
+    )
     return 0
 
 

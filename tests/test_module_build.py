@@ -111,6 +111,42 @@ class ModuleBuildInProcess(RunMasterBase):
         self.fail(f"module build {count} of dag did not finish in 120 s")
 
 
+class NoopBackendInProcess(RunMasterBase):
+    """``backend = "noop"`` (bench/scale.py measures the orchestration with it): every
+    step of a component build but rpmbuild runs, and the components are recorded built
+    with no RPMs; any other backend still refuses a build that made none."""
+
+    proto = "pb"
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_components_recorded_built_without_rpms(self) -> None:
+        settings = yield start_site(self, backend="noop", checks=[])
+        source = tempdir(self)
+        write(source, "modules/dag/dag.yaml", module_yaml("Noop", {"n-a": [], "n-b": ["n-a"]}))
+        for name in ("n-a", "n-b"):
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        deadline = time.monotonic() + 90
+        while not (builds := registry.module_builds(name="dag")) or builds[0].state not in (
+            "ready",
+            "failed",
+        ):
+            if time.monotonic() > deadline:
+                self.fail("the module build did not finish in 90 s")
+            yield task.deferLater(reactor, 0.5, lambda: None)
+        self.assertEqual(builds[0].state, "ready", builds[0].state_reason)
+        components = registry.components(builds[0].id)
+        self.assertEqual({c.name: c.state for c in components}, {"n-a": "built", "n-b": "built"})
+        self.assertEqual([c.nvr for c in components], [None, None])
+        self.assertFalse(any(registry.artifacts(builds[0].id).values()))
+
+    def test_unknown_backend_names_the_choices(self) -> None:
+        with self.assertRaisesRegex(ValueError, "backend 'koji'.*'noop' for benchmarks"):
+            Settings(backend="koji").check()
+
+
 class CancelInProcess(RunMasterBase):
     proto = "pb"
     timeout = 180

@@ -166,9 +166,22 @@ class BuildrootBackend(ComponentBackend):
         ]
 
 
+class NoopBackend(ComponentBackend):
+    """Builds nothing: every other step of a component build runs (sources prepared,
+    transferred and unpacked, an empty upload, record), so ``bench/scale.py`` can
+    measure the orchestration alone. Its components are recorded built with no RPMs.
+    Setting ``backend = "noop"``: for benchmarks only, a module built so is empty."""
+
+    name = "noop"
+
+    def build_steps(self) -> list[BuildStep]:
+        return []
+
+
 BACKENDS: dict[str, type[ComponentBackend]] = {
     "rpmbuild": RpmbuildBackend,
     "buildroot": BuildrootBackend,
+    "noop": NoopBackend,
 }
 
 
@@ -286,7 +299,7 @@ class RecordComponent(MasterStep):
             return [h.nevra for h in headers], nvr, sums
 
         nevras, nvr, sums = await in_thread(collect)
-        if not nevras:
+        if not nevras and self.site.settings.backend != NoopBackend.name:
             raise ModuleError(f"component {component}: rpmbuild produced no RPM")
         await self.addCompleteLog("sha256", sums)
         # The buildroot's own logs (its package list first), uploaded with the RPMs.

@@ -58,7 +58,8 @@ class Settings:
     # `repository:` (bbmod build-local: the packager's folders stand in for dist-git).
     ignore_component_repositories: bool = False
     # "buildroot": each component in a private root (needs root on the workers);
-    # "rpmbuild": plain rpmbuild in the build directory, BuildRequires not installed.
+    # "rpmbuild": plain rpmbuild in the build directory, BuildRequires not installed;
+    # "noop": builds nothing, no RPMs (benchmarks of the orchestration alone, bench/scale.py).
     backend: str = "buildroot"
     component_timeout: int = 3600  # seconds, per component build (buildroot backend)
     component_memory: int = 0  # MiB of address space per component build; 0 = no limit
@@ -195,8 +196,11 @@ class Settings:
         for name in self.workers:
             if not name or not name.replace("-", "").replace("_", "").isalnum():
                 raise ValueError(f"worker name {name!r}: use letters, digits, '-' and '_'")
-        if self.backend not in ("buildroot", "rpmbuild", "koji"):
-            raise ValueError(f"backend {self.backend!r}: use 'buildroot', 'rpmbuild' or 'koji'")
+        if self.backend not in ("buildroot", "rpmbuild", "koji", "noop"):
+            raise ValueError(
+                f"backend {self.backend!r}: use 'buildroot', 'rpmbuild' or 'koji'"
+                " ('noop' for benchmarks)"
+            )
         if self.uses_koji:
             from ..koji.config import check_koji_settings
 
