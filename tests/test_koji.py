@@ -183,6 +183,42 @@ class KojiBackendBuild(RunMasterBase):
         states = {c.name: c.state for c in registry.components(record.id)}
         self.assertEqual(states, {"c-slow": "cancelled", "c-after": "cancelled"})
 
+    @defer.inlineCallbacks
+    def test_stopping_while_waiting_for_a_repo(self) -> None:
+        # Found against a real hub: without kojira/kojid a newRepo task can stay FREE for
+        # minutes; a build stopped while it waits for that repo must stop at once.
+        hub = start_hub(self, repo_delay=120)
+        settings = yield start_site(self, **koji_settings(self, hub))
+        source = tempdir(self)
+        deps = {"w-first": [], "w-next": ["w-first"]}
+        write(source, "modules/kw/kw.yaml", module_yaml("Koji repo wait", deps))
+        for name in deps:
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        deadline = time.monotonic() + 90
+        while not hub.calls_of("newRepo") and time.monotonic() < deadline:
+            yield task.deferLater(reactor, 0.3, lambda: None)
+        self.assertTrue(hub.calls_of("newRepo"), "no newRepo was requested")
+        yield task.deferLater(reactor, 0.5, lambda: None)
+        builds = yield self.master.data.get(("builds",))
+        started = time.monotonic()
+        for b in builds:
+            if not b["complete"]:
+                yield self.master.data.control("stop", {"reason": "test"}, ("builds", b["buildid"]))
+        record = yield wait_final(registry, "kw", 60)
+        self.assertLess(time.monotonic() - started, 20)  # not the 120 s regeneration
+        self.assertEqual(record.state, "failed")
+        self.assertEqual(hub.calls_of("build"), [])  # nothing was submitted after the stop
+        states = {c.name: c.state for c in registry.components(record.id)}
+        self.assertEqual(states, {"w-first": "cancelled", "w-next": "cancelled"})
+        # End the repo task so that the master's follower of it ends with the test.
+        admin = koji.ClientSession(hub.url, {"user": "root", "password": "root"})
+        admin.login()
+        for t in admin.listTasks(opts={"method": "newRepo"}):
+            admin.cancelTask(t["id"])
+        yield task.deferLater(reactor, 1.0, lambda: None)
+
 
 class KojiImportBuild(RunMasterBase):
     proto = "pb"
