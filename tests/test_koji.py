@@ -39,6 +39,10 @@ def start_hub(case: unittest.TestCase, **kwargs: Any) -> Any:
     if FakeKojiHub is None:
         raise unittest.SkipTest("needs tests/kojihub.py (the in-process Koji hub)")
     hub = FakeKojiHub(tempdir(case), **kwargs)
+    # What a real site does once (docs/koji.md): a "build" permission for its
+    # build_from_scm policy (not in koji's schema) and the "module" build type.
+    hub.add_permission("build")
+    hub.add_btype("module")
     hub.add_user("bbmod", password=PASSWORD, perms=("tag", "target", "repo", "build"))
     hub.add_user("root", password="root", perms=("admin",))
     hub.add_user("reader", password="reader")
@@ -267,6 +271,28 @@ class KojiClientAgainstHub(unittest.TestCase):
         self.assertIn("not allowed", e.exception.message)
         self.assertIn("grant reader", e.exception.as_problem().format())
         self.assertIsNone(anon.read("getTag", "module-x-build"))
+
+    def test_a_hub_python_error_is_a_koji_error(self) -> None:
+        # A real hub answers CGImport of a file never uploaded with a FileNotFoundError
+        # (fault code 1, no koji class): the client names the call, never a raw Fault.
+        hub = start_hub(self)
+        client = KojiClient(hub.url, auth="password", user="bbmod", password=PASSWORD)
+        md = {
+            "metadata_version": 0,
+            "build": {"name": "x", "version": "1", "release": "1", "epoch": None,
+                      "start_time": 1, "end_time": 2, "extra": {"typeinfo": {"rpm": {}}}},
+            "buildroots": [{"id": 1, "host": {"os": "Linux", "arch": "x86_64"},
+                            "content_generator": {"name": "buildbot-modules", "version": "1"},
+                            "container": {"type": "none", "arch": "x86_64"},
+                            "tools": [], "components": []}],
+            "output": [{"buildroot_id": 1, "filename": "x-1-1.noarch.rpm", "filesize": 1,
+                        "arch": "noarch", "checksum_type": "md5", "checksum": "0" * 32,
+                        "type": "rpm"}],
+        }  # fmt: skip
+        with self.assertRaises(KojiError) as e:
+            client.call("CGImport", md, "bbmod-cg/never-uploaded")
+        self.assertIn("Koji CGImport: the hub failed", e.exception.message)
+        self.assertIn("FileNotFoundError", e.exception.message)
 
     def test_retry_after_dropped_connections_and_a_hub_restart(self) -> None:
         hub = start_hub(self)
