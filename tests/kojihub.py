@@ -252,7 +252,8 @@ class FakeKojiHub:
         self.build_delay = build_delay
         self.repo_delay = repo_delay
         self.tls = tls
-        # hub.conf's AllowNewRepo (off by default since koji 1.35; MBS-style sites set it).
+        # hub.conf's AllowNewRepo: on by default (koji 1.35+, checked on a real hub); a
+        # site may turn it off in favour of kojira's on-demand repos (repo.request).
         self.allow_new_repo = allow_new_repo
         # The build_from_scm policy: who may build from an SCM URL. A real hub's default
         # policy is "has_perm admin :: allow"; sites widen it (e.g. to a builder user).
