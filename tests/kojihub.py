@@ -54,29 +54,30 @@ from koji.xmlrpcplus import ExtendedMarshaller, Fault, dumps, getparser
 
 KOJI_VERSION = "1.36.1"
 
-# Permissions a real hub creates in its schema (schema.sql), plus 'regen-repo'.
+# Permissions a real hub creates in its schema (schema.sql), in its order. Any other
+# ('build', 'regen-repo', …) exists only once an admin creates it (`koji
+# grant-permission --new`; here: FakeKojiHub.add_permission).
 KNOWN_PERMS = (
     "admin",
     "appliance",
-    "build",
     "dist-repo",
     "host",
     "image",
     "image-import",
     "livecd",
     "maven-import",
-    "regen-repo",
     "repo",
     "sign",
     "tag",
     "target",
-    "vm",
     "win-admin",
     "win-import",
+    "draft-promoter",
 )
 
-# The btypes a default hub knows, plus 'module' (MBS sites add it with `koji add-btype`).
-KNOWN_BTYPES = ("rpm", "maven", "win", "image", "module")
+# The btypes a default hub knows. 'module' is not one of them: MBS-style sites add it
+# (`koji call addBType module`; here: FakeKojiHub.add_btype).
+KNOWN_BTYPES = ("rpm", "maven", "win", "image")
 
 # Calls a session may repeat with the same callnum (auth.py's RetryWhitelist).
 RETRY_WHITELIST = (
@@ -245,12 +246,16 @@ class FakeKojiHub:
         allow_new_repo: bool = True,
         content_generators: tuple[str, ...] = (),
     ) -> None:
+        # callnum of the call being handled, per thread: stored in its session only if
+        # the call changed something (auth.py stores it after the call's commit).
+        self._pending_callnum = threading.local()
         self.topdir = Path(topdir)
         self.topdir.mkdir(parents=True, exist_ok=True)
         self.build_delay = build_delay
         self.repo_delay = repo_delay
         self.tls = tls
-        # hub.conf's AllowNewRepo (off by default since koji 1.35; MBS-style sites set it).
+        # hub.conf's AllowNewRepo: on by default (koji 1.35+, checked on a real hub); a
+        # site may turn it off in favour of kojira's on-demand repos (repo.request).
         self.allow_new_repo = allow_new_repo
         # The build_from_scm policy: who may build from an SCM URL. A real hub's default
         # policy is "has_perm admin :: allow"; sites widen it (e.g. to a builder user).
@@ -281,6 +286,12 @@ class FakeKojiHub:
         self._reservations: dict[int, str] = {}
         self._repo_queue: dict[int, dict[str, Any]] = {}
         self._cgs: dict[str, dict[str, Any]] = {}
+        self._archives: list[dict[str, Any]] = []
+        self.perms: list[str] = list(KNOWN_PERMS)
+        self.btypes: list[str] = list(KNOWN_BTYPES)
+        # editTag2 keywords the real hub silently ignores (a typo there does nothing):
+        # recorded so that tests can assert there were none.
+        self.ignored_kwargs: list[tuple[str, str]] = []
         for cg in content_generators:
             self.add_content_generator(cg)
         self._server: ThreadingHTTPServer | None = None
@@ -301,8 +312,11 @@ class FakeKojiHub:
         """A user (``koji add-user`` + ``grant-permission``); ``cert_cn`` defaults to the
         name, as a hub maps a client certificate's CN to the user of that name."""
         for perm in perms:
-            if perm not in KNOWN_PERMS:
-                raise ValueError(f"add_user: unknown permission {perm!r} (known: {KNOWN_PERMS})")
+            if perm not in self.perms:
+                raise ValueError(
+                    f"add_user: unknown permission {perm!r} (known: {self.perms}; others"
+                    " need add_permission first, as a real hub needs grant-permission --new)"
+                )
         with self._lock:
             if name in self._users:
                 raise ValueError(f"add_user: user {name!r} exists")
@@ -318,8 +332,21 @@ class FakeKojiHub:
             self._new_event()
             return user.info()
 
+    def add_permission(self, perm: str) -> None:
+        """A permission the schema lacks (``koji grant-permission --new``), e.g. the
+        ``build`` of a site's build_from_scm policy, or ``regen-repo``."""
+        with self._lock:
+            if perm not in self.perms:
+                self.perms.append(perm)
+
+    def add_btype(self, name: str) -> None:
+        """``koji call addBType NAME`` (MBS-style sites add ``module``)."""
+        with self._lock:
+            if name not in self.btypes:
+                self.btypes.append(name)
+
     def grant_permission(self, name: str, perm: str) -> None:
-        if perm not in KNOWN_PERMS:
+        if perm not in self.perms:
             raise ValueError(f"grant_permission: unknown permission {perm!r}")
         with self._lock:
             self._users[name].perms.add(perm)
@@ -389,8 +416,14 @@ class FakeKojiHub:
             self._ids[kind] = self._ids.get(kind, 0) + 1
             return self._ids[kind]
 
+    def _mark_write(self) -> None:
+        """This call changed something: its callnum is stored (see session_for)."""
+        self._pending_callnum.wrote = True
+
     def _new_event(self) -> int:
-        """Every write is an event (the real hub: one per transaction)."""
+        """A write of versioned data (tags, inheritance, package lists, groups, tag
+        listings, builds) is an event; tasks, repo states and build states are not."""
+        self._mark_write()
         with self._lock:
             self._event += 1
             self._events[self._event] = time.time()
@@ -483,8 +516,23 @@ class FakeKojiHub:
                     raise koji.RetryError(
                         f"unable to retry call {num} (method {method}) for session {session.id}"
                     )
-                session.callnum = num
+                # auth.py stores the callnum after the call, and only if it committed: a
+                # read (or a failed write) can be sent again with the same number.
+                self._pending_callnum.value = (session, num)
             return session
+
+    def begin_call(self) -> None:
+        self._pending_callnum.value = None
+        self._pending_callnum.wrote = False
+
+    def end_call(self, ok: bool) -> None:
+        pending = getattr(self._pending_callnum, "value", None)
+        if ok and pending is not None and getattr(self._pending_callnum, "wrote", False):
+            session, num = pending
+            with self._lock:
+                if session.callnum is None or session.callnum < num:
+                    session.callnum = num
+        self._pending_callnum.value = None
 
     def new_session(self, user: User, authtype: int) -> dict[str, Any]:
         with self._lock:
@@ -573,6 +621,8 @@ def _make_handler(hub: FakeKojiHub) -> type[BaseHTTPRequestHandler]:
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
             ctype = headers.get("content-type", "")
+            hub.begin_call()
+            ok = False
             try:
                 if ctype == "application/octet-stream":
                     ctx = _Ctx(hub.session_for(headers, split.query, None), None, False)
@@ -599,12 +649,15 @@ def _make_handler(hub: FakeKojiHub) -> type[BaseHTTPRequestHandler]:
                     ctx = _Ctx(session, self._peer_cn(), hub.tls is not None)
                     result = hub.dispatch(method, params, ctx)
                 response = dumps((result,), methodresponse=1, marshaller=_Marshaller)
+                ok = True
             except Fault as fault:
                 response = dumps(fault, marshaller=_Marshaller)
             except Exception as exc:
                 code = getattr(type(exc), "faultCode", 1)
                 text = str(exc) if isinstance(exc, koji.GenericError) else f"{type(exc)}: {exc}"
                 response = dumps(Fault(code, text), marshaller=_Marshaller)
+            finally:
+                hub.end_call(ok)
             self._reply(200, response.encode("utf-8"))
 
     return Handler
@@ -616,11 +669,59 @@ def _make_handler(hub: FakeKojiHub) -> type[BaseHTTPRequestHandler]:
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9/_.+-]+$")
 
+# What listTagged / listTaggedRPMS return per build and per RPM (readTaggedBuilds,
+# readTaggedRPMS): fewer fields than getBuild / listBuildRPMs.
+_TAGGED_BUILD_KEYS = frozenset(
+    [
+        "build_id",
+        "completion_time",
+        "creation_event_id",
+        "creation_time",
+        "draft",
+        "epoch",
+        "id",
+        "name",
+        "nvr",
+        "owner_id",
+        "owner_name",
+        "package_id",
+        "package_name",
+        "promoter_id",
+        "promoter_name",
+        "promotion_time",
+        "release",
+        "start_time",
+        "state",
+        "task_id",
+        "version",
+        "volume_id",
+        "volume_name",
+    ]
+)
+_TAGGED_RPM_KEYS = frozenset(
+    [
+        "arch",
+        "build_id",
+        "buildroot_id",
+        "buildtime",
+        "draft",
+        "epoch",
+        "extra",
+        "id",
+        "metadata_only",
+        "name",
+        "payloadhash",
+        "release",
+        "size",
+        "version",
+    ]
+)
+
 
 def _verify_name(name: Any) -> str:
     """kojihub.verify_name_internal with the default RegexNameInternal."""
     if not isinstance(name, str):
-        raise koji.ParameterError(f"Name should be string: {name!r}")
+        raise koji.GenericError("Name should be string")
     if len(name) > 256:
         raise koji.GenericError(f"Name {name} is too long. Max length is 256 characters")
     if not _NAME_RE.match(name):
@@ -642,10 +743,10 @@ def _arches(arches: Any) -> str | None:
         arches = " ".join(arches)
     if not isinstance(arches, str):
         raise koji.ParameterError(f"Invalid type for arches: {type(arches)}")
-    parts = arches.replace(",", " ").split()
+    parts = arches.split()
     for arch in parts:
-        if not re.match(r"^[a-zA-Z0-9_-]+$", arch):
-            raise koji.GenericError(f"Invalid architecture: {arch}")
+        if not re.match(r"^[a-zA-Z0-9_-]+$", arch):  # "x86_64,aarch64" too
+            raise koji.GenericError("Architecture can be only [a-zA-Z0-9_-]")
     return " ".join(parts)
 
 
@@ -736,7 +837,16 @@ class _Api:
             other.closed = True
 
     def getLoggedInUser(self, ctx: _Ctx) -> dict[str, Any] | None:
-        return ctx.user.info() if ctx.user else None
+        """getLoggedInUser: the user, the session's authtype and (deprecated)
+        krb_principal."""
+        if ctx.session is None:
+            return None
+        principals = ctx.session.user.krb_principals
+        return {
+            **ctx.session.user.info(),
+            "authtype": ctx.session.authtype,
+            "krb_principal": principals[0] if principals else None,
+        }
 
     def getUser(
         self,
@@ -761,7 +871,7 @@ class _Api:
         return None
 
     def hasPerm(self, ctx: _Ctx, perm: Any, strict: bool = False) -> bool:
-        if strict and perm not in KNOWN_PERMS:
+        if strict and perm not in self.hub.perms:
             raise koji.GenericError(f"Permission {perm} does not exist")
         return ctx.has_perm(perm)
 
@@ -769,9 +879,16 @@ class _Api:
         return sorted(ctx.user.perms) if ctx.user else []
 
     def getAllPerms(self, ctx: _Ctx) -> list[dict[str, Any]]:
-        return [{"id": i + 1, "name": p, "description": None} for i, p in enumerate(KNOWN_PERMS)]
+        return [{"id": i + 1, "name": p, "description": None} for i, p in enumerate(self.hub.perms)]
 
     # -- tags ---------------------------------------------------------------------------
+
+    def _tag_id(self, info: Any) -> dict[str, Any]:
+        """get_tag_id(strict=True): lookup_name's message, not get_tag's."""
+        tag = self._tag(info, strict=False)
+        if tag is None:
+            raise koji.GenericError(f"No such entry in table tag: {info}")
+        return tag
 
     def _tag(self, info: Any, strict: bool = True) -> dict[str, Any] | None:
         _check_info(info)
@@ -804,6 +921,10 @@ class _Api:
         tag = self._tag(tagInfo, strict=strict)
         return self._tag_out(tag) if tag else None
 
+    def _tag_row(self, tag: dict[str, Any]) -> dict[str, Any]:
+        """listTags' rows: the tag without its extra."""
+        return {k: v for k, v in tag.items() if k != "extra"}
+
     def listTags(
         self,
         ctx: _Ctx,
@@ -822,12 +943,12 @@ class _Api:
                     if e["build_id"] == b["id"] and e["revoke_event"] is None
                 }
                 return [
-                    self._tag_out(self.hub._tags[i])
+                    self._tag_row(self.hub._tags[i])
                     for i in sorted(ids)
                     if i not in self.hub._tag_deleted
                 ]
             return [
-                self._tag_out(t)
+                self._tag_row(t)
                 for i, t in sorted(self.hub._tags.items())
                 if i not in self.hub._tag_deleted
                 and (pattern is None or fnmatch.fnmatch(t["name"], pattern))
@@ -883,11 +1004,12 @@ class _Api:
         """kojihub.get_perm_id(strict=True): a permission by id or name."""
         if perm is None:
             return None, None
-        if isinstance(perm, int) and 1 <= perm <= len(KNOWN_PERMS):
-            return perm, KNOWN_PERMS[perm - 1]
-        if isinstance(perm, str) and perm in KNOWN_PERMS:
-            return KNOWN_PERMS.index(perm) + 1, perm
-        raise koji.GenericError(f"No such permission: {perm!r}")
+        perms = self.hub.perms
+        if isinstance(perm, int) and 1 <= perm <= len(perms):
+            return perm, perms[perm - 1]
+        if isinstance(perm, str) and perm in perms:
+            return perms.index(perm) + 1, perm
+        raise koji.GenericError(f"No such entry in table permissions: {perm}")
 
     def _link(self, child_id: int, parent: dict[str, Any], **data: Any) -> dict[str, Any]:
         link = {
@@ -909,11 +1031,11 @@ class _Api:
             "name", "arches", "locked", "perm", "perm_id", "maven_support",
             "maven_include_all", "extra", "remove_extra", "block_extra",
         }  # fmt: skip
-        unknown = set(kwargs) - allowed
-        if unknown:
-            # the real edit_tag ignores unknown keywords; a typo there is silent, so the
-            # fake refuses it to catch it in the tests
-            raise koji.ParameterError(f"editTag2(): unexpected keyword(s) {sorted(unknown)}")
+        for key in sorted(set(kwargs) - allowed):
+            # the real edit_tag ignores unknown keywords (a typo is silent): so does this
+            # hub, noting them for the tests to assert there were none
+            self.hub.ignored_kwargs.append(("editTag2", key))
+            del kwargs[key]
         if kwargs.get("maven_support") or kwargs.get("maven_include_all"):
             raise koji.GenericError("Maven support not enabled")
         for key in ("remove_extra", "block_extra"):
@@ -983,8 +1105,7 @@ class _Api:
 
     def getInheritanceData(self, ctx: _Ctx, tag: Any, event: Any = None) -> list[dict[str, Any]]:
         with self.lock:
-            t = self._tag(tag)
-            assert t is not None
+            t = self._tag_id(tag)
             links = sorted(self.hub._inheritance.get(t["id"], []), key=lambda x: x["priority"])
             return [dict(link) for link in links]
 
@@ -1014,8 +1135,6 @@ class _Api:
                 if link.get("delete link"):
                     new.pop(parent["id"], None)
                     continue
-                if parent["id"] == t["id"]:
-                    raise koji.GenericError("a tag cannot inherit from itself")
                 new[parent["id"]] = self._link(
                     t["id"], parent, **{f: link[f] for f in fields if f != "parent_id"}
                 )
@@ -1058,6 +1177,7 @@ class _Api:
                         x for x in (md, None if maxdepth is None else maxdepth - 1) if x is not None
                     )
                 )
+                entry["nextdepth"] = nxt
                 if nxt is None or nxt > 1:
                     walk(link["parent_id"], depth + 1, None if nxt is None else nxt, False)
 
@@ -1185,7 +1305,9 @@ class _Api:
         new entry."""
         ctx.assert_login()
         if not (ctx.has_perm("admin") or ctx.has_perm("tag")):
-            raise koji.ActionNotAllowed("policy violation (package_list)")
+            raise koji.ActionNotAllowed(
+                "policy violation (package_list): Only admin/tag can do this via default policy"
+            )
         if not isinstance(pkginfo, str):
             raise koji.GenericError(f"No such package: {pkginfo}")
         with self.lock:
@@ -1218,7 +1340,7 @@ class _Api:
                 "owner_id": user.id,
                 "owner_name": user.name,
                 "blocked": bool(block),
-                "extra_arches": _arches(extra_arches) or "",
+                "extra_arches": _arches(extra_arches),
             }
             self.hub._new_event()
 
@@ -1252,8 +1374,7 @@ class _Api:
                     {"package_id": i, "package_name": n}
                     for n, i in sorted(self.hub._packages.items())
                 ]
-            tag = self._tag(tagID)
-            assert tag is not None
+            tag = self._tag_id(tagID)
             chain = self._tag_chain(tag["id"]) if inherited else [tag["id"]]
             seen: dict[int, dict[str, Any]] = {}
             for tid in chain:
@@ -1351,7 +1472,7 @@ class _Api:
             tag = self._tag(taginfo)
             assert tag is not None
             if grpinfo not in self.hub._group_ids:
-                raise koji.GenericError(f"No such group: {grpinfo}")
+                raise koji.GenericError(f"No such entry in table groups: {grpinfo}")
             groups = self._groups(tag["id"])
             group = groups.get(grpinfo)
             if group is None:
@@ -1401,8 +1522,7 @@ class _Api:
         incl_blocked: bool = False,
     ) -> list[dict[str, Any]]:
         with self.lock:
-            t = self._tag(tag)
-            assert t is not None
+            t = self._tag_id(tag)
             groups = self._groups(t["id"]) if inherit else self.hub._groups.get(t["id"], {})
             out = []
             for group in groups.values():
@@ -1600,9 +1720,15 @@ class _Api:
             build["state"] = state
             build["completion_ts"] = now
             build["completion_time"] = _ts_str(now)
-            self.hub._new_event()
+            self.hub._mark_write()
 
-    def _import_rpm(self, build: dict[str, Any], path: Path, buildroot_id: int | None) -> None:
+    def _import_rpm(
+        self,
+        build: dict[str, Any],
+        path: Path,
+        buildroot_id: int | None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Copy an RPM into the build's folder and record it (import_rpm)."""
         hdr = _rpm_header(path)
         if hdr["sourcerpm_name"] != build["name"]:
@@ -1631,7 +1757,7 @@ class _Api:
                 "size": path.stat().st_size,
                 "buildtime": hdr["buildtime"],
                 "metadata_only": False,
-                "extra": None,
+                "extra": extra,
             }
             if "rpm" not in build["_btypes"]:
                 build["_btypes"].append("rpm")
@@ -1803,7 +1929,7 @@ class _Api:
                     continue
                 if latest and any(o["package_id"] == pkg for o in out):
                     continue
-                item = self._build_out(b)
+                item = {k: v for k, v in self._build_out(b).items() if k in _TAGGED_BUILD_KEYS}
                 item.update(
                     tag_id=tid, tag_name=self.hub._tags[tid]["name"], create_event=e["create_event"]
                 )
@@ -1858,7 +1984,7 @@ class _Api:
         ids = {b["id"] for b in builds}
         with self.lock:
             rpms = [
-                self._rpm_out(r)
+                {k: v for k, v in r.items() if k in _TAGGED_RPM_KEYS}
                 for r in self.hub._rpms.values()
                 if r["build_id"] in ids
                 and (
@@ -1889,7 +2015,7 @@ class _Api:
                 label=label,
             )
             self.hub._tasks[task.id] = task
-            self.hub._new_event()
+            self.hub._mark_write()  # a task is a row, not an event
             return task
 
     def _run_task(self, task: Task, work: Callable[[], Any]) -> None:
@@ -1919,7 +2045,6 @@ class _Api:
             task.result = result
             task.fault = fault
             task.completion_ts = time.time()
-            self.hub._new_event()
 
     def _task(self, task_id: Any) -> Task:
         with self.lock:
@@ -1999,7 +2124,7 @@ class _Api:
             task.cancelled.set()
             task.state = TASK_STATES["CANCELED"]
             task.completion_ts = time.time()
-            self.hub._new_event()
+            self.hub._mark_write()
             for child in self.hub._tasks.values():
                 if recurse and child.parent == task.id and not child.finished:
                     child.cancelled.set()
@@ -2091,7 +2216,9 @@ class _Api:
         """repo_init + createrepo per arch + repo_done, after ``repo_delay``: the repo's
         content is the tag's (inherited) latest builds at its create_event."""
         with self.lock:
-            create_event = event if event is not None else self.hub._event
+            # repo_init: a new event unless one is given (the repo holds what was tagged
+            # up to it)
+            create_event = event if event is not None else self.hub._new_event()
             rid = self.hub._next_id("repo")
             now = time.time()
             repo = {
@@ -2119,7 +2246,6 @@ class _Api:
             build_by_id = {b["id"]: b for b in builds}
             groups = self._groups(tag["id"])
             arches = (tag["arches"] or "").split()
-            self.hub._new_event()
         _sleep(task, self.hub.repo_delay)
         repodir = self.hub.topdir / "repos" / tag["name"] / str(rid)
         _write_comps(repodir / "groups" / "comps.xml", groups)
@@ -2159,7 +2285,6 @@ class _Api:
             repo["state"] = REPO_STATES["READY"]
             repo["state_ts"] = time.time()
             repo["state_time"] = _ts_str(repo["state_ts"])
-            self.hub._new_event()
         return [rid, create_event]
 
     # -- on-demand repos (koji 1.35+: repo.request / repo.checkRequest / repo.get) -------
@@ -2238,6 +2363,7 @@ class _Api:
             req = {
                 "id": self.hub._next_id("repo_queue"),
                 "owner": user.id,
+                "owner_name": user.name,
                 "priority": prio,
                 "tag_id": t["id"],
                 "tag_name": t["name"],
@@ -2296,8 +2422,7 @@ class _Api:
         """repos.old_get_repo: the newest repo of the tag in ``state`` (READY by
         default), no newer than ``event``, no older than ``min_event``."""
         with self.lock:
-            t = self._tag(tag)
-            assert t is not None
+            t = self._tag_id(tag)
             if state is None:
                 state = REPO_STATES["READY"]
             found = [
@@ -2315,7 +2440,7 @@ class _Api:
             repo = self.hub._repos.get(repo_id) if isinstance(repo_id, int) else None
             if repo is None:
                 if strict:
-                    raise koji.GenericError(f"No such repo: {repo_id}")
+                    raise koji.GenericError("query returned no rows")
                 return None
             return self._repo_out(repo)
 
@@ -2325,10 +2450,19 @@ class _Api:
             t = self._tag(tag)
             assert t is not None
             out = self._tag_out(t)
-            extra: dict[str, Any] = {}
-            for tid in reversed(self._tag_chain(t["id"])):
-                extra.update(self.hub._tags[tid]["extra"])
-            out["extra"] = json.loads(json.dumps(extra))
+            # which ancestor gave the arches and each extra key (getBuildConfig 1.34+)
+            inherited: dict[str, Any] = {"extra": {}, "arches": None}
+            for tid in self._tag_chain(t["id"])[1:]:
+                parent = self.hub._tags[tid]
+                ref = {"id": parent["id"], "name": parent["name"]}
+                if out["arches"] is None and parent["arches"] is not None:
+                    out["arches"] = parent["arches"]
+                    inherited["arches"] = ref
+                for key, value in parent["extra"].items():
+                    if key not in out["extra"]:
+                        out["extra"][key] = json.loads(json.dumps(value))
+                        inherited["extra"][key] = ref
+            out["config_inheritance"] = inherited
             return out
 
     # -- uploads ------------------------------------------------------------------------
@@ -2448,7 +2582,7 @@ class _Api:
 
     def _assert_cg(self, ctx: _Ctx, cg: Any) -> dict[str, Any]:
         if cg not in self.hub._cgs:
-            raise koji.GenericError(f"No such content_generator: {cg}")
+            raise koji.GenericError(f"No such entry in table content_generator: {cg}")
         if ctx.user is None:
             raise koji.AuthError("Not logged-in")
         if ctx.user.name not in self.hub._cgs[cg]["users"]:
@@ -2463,6 +2597,10 @@ class _Api:
         data = dict(data)
         data.setdefault("epoch", None)
         koji.check_NVR(data, strict=True)
+        with self.lock:
+            old = self._by_nvr(data["name"], data["version"], data["release"])
+            if old is not None and old["id"] in self.hub._reservations:
+                raise koji.GenericError("Build is already reserved")
         build = self._new_build(data, user, None, cg, BUILD_STATES["BUILDING"])
         with self.lock:
             if build["id"] in self.hub._reservations:
@@ -2491,6 +2629,75 @@ class _Api:
         self, ctx: _Ctx, metadata: Any, directory: Any, token: Any = None
     ) -> dict[str, Any]:
         return _CGImport(self, ctx).run(metadata, directory, token)
+
+    # -- build types, archives, logs ----------------------------------------------------
+
+    def listBTypes(self, ctx: _Ctx, query: Any = None, queryOpts: Any = None) -> list[Any]:
+        with self.lock:
+            rows = [{"id": i + 1, "name": n} for i, n in enumerate(self.hub.btypes)]
+        if isinstance(query, dict) and "name" in query:
+            rows = [r for r in rows if r["name"] == query["name"]]
+        return rows
+
+    def addBType(self, ctx: _Ctx, name: Any) -> None:
+        ctx.assert_perm("admin")
+        _verify_name(name)
+        with self.lock:
+            if name in self.hub.btypes:
+                raise koji.GenericError("btype already exists")
+            self.hub.btypes.append(name)
+
+    def getBuildType(self, ctx: _Ctx, buildInfo: Any, strict: bool = False) -> dict[str, Any]:
+        """The build's typeinfo per btype (rpm builds: an empty dict)."""
+        build = self._build(buildInfo, strict=strict)
+        if build is None:
+            return {}
+        typeinfo = (build.get("extra") or {}).get("typeinfo") or {}
+        return {b: json.loads(json.dumps(typeinfo.get(b) or {})) for b in build["_btypes"]}
+
+    def listArchives(
+        self,
+        ctx: _Ctx,
+        buildID: Any = None,
+        buildrootID: Any = None,
+        componentBuildrootID: Any = None,
+        hostID: Any = None,
+        type: Any = None,
+        filename: Any = None,
+        size: Any = None,
+        checksum: Any = None,
+        checksum_type: Any = None,
+        typeInfo: Any = None,
+        queryOpts: Any = None,
+        imageID: Any = None,
+        archiveID: Any = None,
+        strict: bool = False,
+    ) -> list[dict[str, Any]]:
+        """The non-RPM outputs of content-generator builds (newest first)."""
+        with self.lock:
+            rows = [
+                dict(a)
+                for a in reversed(self.hub._archives)
+                if (buildID is None or a["build_id"] == buildID)
+                and (type is None or a["btype"] == type)
+                and (filename is None or a["filename"] == filename)
+            ]
+        return rows
+
+    def getBuildLogs(self, ctx: _Ctx, build: Any) -> list[dict[str, Any]]:
+        """list_build_logs: every file under the build's data/logs (dir = its
+        subfolder, "." for the top)."""
+        b = self._build(build)
+        logdir = self.hub.build_dir(b) / "data" / "logs"
+        if not logdir.is_dir():
+            return []
+        rel = os.path.relpath(logdir, self.hub.topdir)
+        out = []
+        for dirpath, _dirs, files in os.walk(logdir):
+            subdir = os.path.relpath(dirpath, logdir)
+            for name in files:
+                out.append({"name": name, "dir": subdir, "path": f"{rel}/{subdir}/{name}"})
+        return out
 
 
 class _Cancelled(Exception):
@@ -2779,8 +2986,8 @@ class _CGImport:
             if legacy in binfo.get("extra", {}):
                 btypes.add(legacy)
         for btype in btypes:
-            if btype not in KNOWN_BTYPES:
-                raise koji.GenericError(f"No such btype: {btype}")
+            if btype not in self.hub.btypes:
+                raise koji.GenericError(f"No such entry in table btype: {btype}")
         build = self._reserved(md, cg, token)
         brs = self._buildroots(md)
         outputs = self._outputs(md, directory, brs, btypes)
@@ -2796,9 +3003,10 @@ class _CGImport:
             build["extra"] = binfo.get("extra")
             build["source"] = binfo.get("source")
             build["_btypes"] = sorted(btypes)
+        br_id = self.hub._next_id("buildroot")  # the real import records the buildroot
         for out, path in outputs:
             if out["type"] == "rpm":
-                self.api._import_rpm(build, path, None)
+                self.api._import_rpm(build, path, br_id, dict(out.get("extra") or {}))
             elif out["type"] == "log":
                 dest = self.hub.build_dir(build) / "data" / "logs" / out.get("subdir", "")
                 dest.mkdir(parents=True, exist_ok=True)
@@ -2808,6 +3016,23 @@ class _CGImport:
                 dest = self.hub.build_dir(build) / "files" / str(btype) / out.get("subdir", "")
                 dest.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest / out["filename"])
+                with self.api.lock:
+                    self.hub._archives.append(
+                        {
+                            "id": self.hub._next_id("archive"),
+                            "build_id": build["id"],
+                            "buildroot_id": br_id,
+                            "btype": btype,
+                            "btype_id": self.hub.btypes.index(str(btype)) + 1,
+                            "filename": out["filename"],
+                            "size": out["filesize"],
+                            "checksum": out["checksum"],
+                            "checksum_type": koji.CHECKSUM_TYPES[out["checksum_type"]],
+                            "extra": json.loads(json.dumps(out.get("extra") or {})),
+                            "metadata_only": False,
+                            "compression_type": None,
+                        }
+                    )
         metadir = self.hub.build_dir(build) / "data"
         metadir.mkdir(parents=True, exist_ok=True)
         (metadir / "metadata.json").write_text(json.dumps(md, indent=2))
@@ -2843,7 +3068,7 @@ class _CGImport:
         for br in md["buildroots"]:
             name = br.get("content_generator", {}).get("name")
             if name not in self.hub._cgs:
-                raise koji.GenericError(f"No such content_generator: {name}")
+                raise koji.GenericError(f"No such entry in table content_generator: {name}")
             if cg is not None and cg != name:
                 raise koji.GenericError("Koji now support only one content-generator per import")
             cg = name
@@ -2885,7 +3110,8 @@ class _CGImport:
         for br in md["buildroots"]:
             for key in ("id", "host", "content_generator", "container", "tools", "components"):
                 if key not in br:
-                    raise koji.GenericError(f"CGImport: buildroot has no '{key}'")
+                    # the real importer reads br[key]: a KeyError, fault code 1
+                    raise Fault(1, f"<class 'KeyError'>: '{key}'")
             if br["id"] not in used:
                 raise koji.GenericError(f"Buildroot id not used in output: {br['id']!r}")
             if br["id"] in seen:
@@ -2916,8 +3142,10 @@ class _CGImport:
                 user=None,
             )
             if not path.is_file():
-                raise koji.GenericError(
-                    f"No such file: {o['filename']} (not uploaded to {directory})"
+                # the real importer opens it: a FileNotFoundError, fault code 1
+                raise Fault(
+                    1,
+                    f"<class 'FileNotFoundError'>: [Errno 2] No such file or directory: '{path}'",
                 )
             size = path.stat().st_size
             if size != o["filesize"]:

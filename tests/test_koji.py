@@ -33,6 +33,10 @@ PASSWORD = "s3cret-koji"
 
 def start_hub(case: unittest.TestCase, **kwargs: Any) -> Any:
     hub = FakeKojiHub(tempdir(case), **kwargs)
+    # What a real site does once (docs/koji.md): a "build" permission for its
+    # build_from_scm policy (not in koji's schema) and the "module" build type.
+    hub.add_permission("build")
+    hub.add_btype("module")
     hub.add_user("bbmod", password=PASSWORD, perms=("tag", "target", "repo", "build"))
     hub.add_user("root", password="root", perms=("admin",))
     hub.add_user("reader", password="reader")
@@ -177,6 +181,42 @@ class KojiBackendBuild(RunMasterBase):
         states = {c.name: c.state for c in registry.components(record.id)}
         self.assertEqual(states, {"c-slow": "cancelled", "c-after": "cancelled"})
 
+    @defer.inlineCallbacks
+    def test_stopping_while_waiting_for_a_repo(self) -> None:
+        # Found against a real hub: without kojira/kojid a newRepo task can stay FREE for
+        # minutes; a build stopped while it waits for that repo must stop at once.
+        hub = start_hub(self, repo_delay=120)
+        settings = yield start_site(self, **koji_settings(self, hub))
+        source = tempdir(self)
+        deps = {"w-first": [], "w-next": ["w-first"]}
+        write(source, "modules/kw/kw.yaml", module_yaml("Koji repo wait", deps))
+        for name in deps:
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        deadline = time.monotonic() + 90
+        while not hub.calls_of("newRepo") and time.monotonic() < deadline:
+            yield task.deferLater(reactor, 0.3, lambda: None)
+        self.assertTrue(hub.calls_of("newRepo"), "no newRepo was requested")
+        yield task.deferLater(reactor, 0.5, lambda: None)
+        builds = yield self.master.data.get(("builds",))
+        started = time.monotonic()
+        for b in builds:
+            if not b["complete"]:
+                yield self.master.data.control("stop", {"reason": "test"}, ("builds", b["buildid"]))
+        record = yield wait_final(registry, "kw", 60)
+        self.assertLess(time.monotonic() - started, 20)  # not the 120 s regeneration
+        self.assertEqual(record.state, "failed")
+        self.assertEqual(hub.calls_of("build"), [])  # nothing was submitted after the stop
+        states = {c.name: c.state for c in registry.components(record.id)}
+        self.assertEqual(states, {"w-first": "cancelled", "w-next": "cancelled"})
+        # End the repo task so that the master's follower of it ends with the test.
+        admin = client(self, hub.url, {"user": "root", "password": "root"})
+        admin.login()
+        for t in admin.listTasks(opts={"method": "newRepo"}):
+            admin.cancelTask(t["id"])
+        yield task.deferLater(reactor, 1.0, lambda: None)
+
 
 class KojiImportBuild(RunMasterBase):
     proto = "pb"
@@ -225,6 +265,28 @@ class KojiClientAgainstHub(unittest.TestCase):
         self.assertIn("not allowed", e.exception.message)
         self.assertIn("grant reader", e.exception.as_problem().format())
         self.assertIsNone(anon.read("getTag", "module-x-build"))
+
+    def test_a_hub_python_error_is_a_koji_error(self) -> None:
+        # A real hub answers CGImport of a file never uploaded with a FileNotFoundError
+        # (fault code 1, no koji class): the client names the call, never a raw Fault.
+        hub = start_hub(self)
+        client = KojiClient(hub.url, auth="password", user="bbmod", password=PASSWORD)
+        md = {
+            "metadata_version": 0,
+            "build": {"name": "x", "version": "1", "release": "1", "epoch": None,
+                      "start_time": 1, "end_time": 2, "extra": {"typeinfo": {"rpm": {}}}},
+            "buildroots": [{"id": 1, "host": {"os": "Linux", "arch": "x86_64"},
+                            "content_generator": {"name": "buildbot-modules", "version": "1"},
+                            "container": {"type": "none", "arch": "x86_64"},
+                            "tools": [], "components": []}],
+            "output": [{"buildroot_id": 1, "filename": "x-1-1.noarch.rpm", "filesize": 1,
+                        "arch": "noarch", "checksum_type": "md5", "checksum": "0" * 32,
+                        "type": "rpm"}],
+        }  # fmt: skip
+        with self.assertRaises(KojiError) as e:
+            client.call("CGImport", md, "bbmod-cg/never-uploaded")
+        self.assertIn("Koji CGImport: the hub failed", e.exception.message)
+        self.assertIn("FileNotFoundError", e.exception.message)
 
     def test_retry_after_dropped_connections_and_a_hub_restart(self) -> None:
         hub = start_hub(self)

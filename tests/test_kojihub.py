@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import xmlrpc.client
 from typing import Any
 
 import koji
@@ -105,6 +106,53 @@ class HubCase(unittest.TestCase):
             time.sleep(0.05)
         self.fail(f"task {task_id} did not finish")
 
+    def _rpm(self) -> str:
+        path, _commit = spec_repo(self.tmp, "cgpkg")
+        out = os.path.join(self.tmp, "cgout")
+        subprocess.run(
+            [
+                "rpmbuild",
+                "--nodeps",
+                "--define",
+                f"_topdir {out}",
+                "--define",
+                f"_sourcedir {path}",
+                "--define",
+                f"_rpmdir {out}",
+                "-bb",
+                os.path.join(path, "cgpkg.spec"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return os.path.join(out, "noarch", "cgpkg-1.0-1.noarch.rpm")
+
+    def _metadata(self, build_id: int, files: list[str]) -> dict[str, Any]:
+        outputs = []
+        for f in files:
+            with open(f, "rb") as fo:
+                data = fo.read()
+            outputs.append({
+                "buildroot_id": 1, "filename": os.path.basename(f), "filesize": len(data),
+                "arch": "noarch", "checksum": hashlib.md5(data).hexdigest(),
+                "checksum_type": "md5",
+                "type": "rpm" if f.endswith(".rpm") else "file",
+                **({} if f.endswith(".rpm") else {"extra": {"typeinfo": {"module": {}}}}),
+            })  # fmt: skip
+        return {
+            "metadata_version": 0,
+            "build": {"name": "cgpkg", "version": "1.0", "release": "1", "build_id": build_id,
+                      "start_time": time.time() - 5, "end_time": time.time(),
+                      "extra": {"typeinfo": {"module": {"name": "cgpkg"}}}},
+            "buildroots": [{
+                "id": 1, "host": {"os": "debian", "arch": "x86_64"},
+                "content_generator": {"name": "bbmod", "version": "1"},
+                "container": {"type": "none", "arch": "x86_64"},
+                "tools": [], "components": [],
+            }],
+            "output": outputs,
+        }  # fmt: skip
+
     def module_tags(self, s: koji.ClientSession, name: str = "module-a") -> None:
         """A module's tag pair and target, as the backend makes them."""
         s.createTag("platform", arches="x86_64")
@@ -155,9 +203,22 @@ class SessionTests(HubCase):
         self.assertEqual(self.hub.calls_of("getPerms")[0][2], "mbs")
         bad = client(self, self.url, {"user": "mbs", "password": "wrong"})
         self.assertRaises(koji.AuthError, bad.login)
-        # a replayed call number is refused, as a real hub does
+        # As on a real hub, a call number is stored only when the call committed a
+        # change: a read may be sent again with the same number, a write may not.
         s.callnum -= 1
-        self.assertRaises(koji.RetryError, s.getLoggedInUser)
+        self.assertEqual(s.getLoggedInUser()["name"], "mbs")
+        s.createTag("seq-a")
+        s.callnum -= 1
+        err = self.assertRaises(koji.RetryError, s.createTag, "seq-b")
+        self.assertIn("unable to retry call", str(err))
+        self.assertIsNone(s.getTag("seq-b"))
+        s.callnum -= 3
+        self.assertRaises(koji.SequenceError, s.getLoggedInUser)
+        # a write that failed commits nothing: its number may be used again
+        s.callnum += 5
+        self.assertRaises(koji.GenericError, s.createTag, "seq-a")
+        s.callnum -= 1
+        s.createTag("seq-c")
         s.callnum += 5
         s.logout()
         self.assertIsNone(s.getLoggedInUser())
@@ -258,9 +319,17 @@ class PermissionTests(HubCase):
         self.assertRaises(koji.ParameterError, s.createTag)
         self.assertRaises(koji.ParameterError, s.createTag, "a", bogus=1)
         self.assertRaises(koji.ParameterError, s.getTag, ["a"])
-        self.assertRaises(koji.ParameterError, s.editTag2, "a", arches_typo="x86_64")
         self.assertRaises(koji.GenericError, s.noSuchMethod)
         self.assertRaises(koji.GenericError, s.createTag, "bad name!")
+        err = self.assertRaises(koji.GenericError, s.createTag, 12345)
+        self.assertEqual(str(err), "Name should be string")  # not a ParameterError
+        err = self.assertRaises(koji.GenericError, s.createTag, "c", arches="x86_64,aarch64")
+        self.assertEqual(str(err), "Architecture can be only [a-zA-Z0-9_-]")
+        # editTag2 ignores unknown keywords like the real hub; the hub notes them
+        s.createTag("a", arches="x86_64")
+        self.assertIsNone(s.editTag2("a", arches_typo="ppc64le"))
+        self.assertEqual(s.getTag("a")["arches"], "x86_64")
+        self.assertEqual(self.hub.ignored_kwargs, [("editTag2", "arches_typo")])
 
 
 class TagTests(HubCase):
@@ -505,56 +574,10 @@ class RepoTests(HubCase):
 
 
 class ContentGeneratorTests(HubCase):
-    def _rpm(self) -> str:
-        path, _commit = spec_repo(self.tmp, "cgpkg")
-        out = os.path.join(self.tmp, "cgout")
-        subprocess.run(
-            [
-                "rpmbuild",
-                "--nodeps",
-                "--define",
-                f"_topdir {out}",
-                "--define",
-                f"_sourcedir {path}",
-                "--define",
-                f"_rpmdir {out}",
-                "-bb",
-                os.path.join(path, "cgpkg.spec"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return os.path.join(out, "noarch", "cgpkg-1.0-1.noarch.rpm")
-
-    def _metadata(self, build_id: int, files: list[str]) -> dict[str, Any]:
-        outputs = []
-        for f in files:
-            with open(f, "rb") as fo:
-                data = fo.read()
-            outputs.append({
-                "buildroot_id": 1, "filename": os.path.basename(f), "filesize": len(data),
-                "arch": "noarch", "checksum": hashlib.md5(data).hexdigest(),
-                "checksum_type": "md5",
-                "type": "rpm" if f.endswith(".rpm") else "file",
-                **({} if f.endswith(".rpm") else {"extra": {"typeinfo": {"module": {}}}}),
-            })  # fmt: skip
-        return {
-            "metadata_version": 0,
-            "build": {"name": "cgpkg", "version": "1.0", "release": "1", "build_id": build_id,
-                      "start_time": time.time() - 5, "end_time": time.time(),
-                      "extra": {"typeinfo": {"module": {"name": "cgpkg"}}}},
-            "buildroots": [{
-                "id": 1, "host": {"os": "debian", "arch": "x86_64"},
-                "content_generator": {"name": "bbmod", "version": "1"},
-                "container": {"type": "none", "arch": "x86_64"},
-                "tools": [], "components": [],
-            }],
-            "output": outputs,
-        }  # fmt: skip
-
     def test_cg_init_upload_import_and_tag(self) -> None:
         s = self.session("mbs")
         s.createTag("module-cg")
+        self.assertEqual([b["name"] for b in s.listBTypes()], ["rpm", "maven", "win", "image"])
         rpm = self._rpm()
         modulemd = os.path.join(self.tmp, "modulemd.txt")
         with open(modulemd, "w") as f:
@@ -568,6 +591,13 @@ class ContentGeneratorTests(HubCase):
             s.uploadWrapper(modulemd, "cli-import/x1")
         self.assertEqual(self.hub.calls_of("checkUpload")[-1][2], "mbs")
         self.assertRaises(koji.GenericError, s.CGImport, md, "cli-import/x1", "wrong-token")
+        # 'module' is no build type of a fresh hub: a site adds it (koji call addBType)
+        err = self.assertRaises(
+            koji.GenericError, s.CGImport, md, "cli-import/x1", reserved["token"]
+        )
+        self.assertEqual(str(err), "No such entry in table btype: module")
+        self.assertRaises(koji.ActionNotAllowed, s.addBType, "module")
+        self.session("admin").addBType("module")
         build = s.CGImport(md, "cli-import/x1", reserved["token"])
         self.assertEqual(build["state"], koji.BUILD_STATES["COMPLETE"])
         self.assertEqual(build["cg_name"], "bbmod")
@@ -575,6 +605,12 @@ class ContentGeneratorTests(HubCase):
         self.assertEqual([b["id"] for b in s.listBuilds(type="module")], [build["id"]])
         files = self.hub.build_dir(build)
         self.assertTrue((files / "files" / "module" / "modulemd.txt").is_file())
+        (archive,) = s.listArchives(buildID=build["id"])
+        self.assertEqual((archive["filename"], archive["btype"]), ("modulemd.txt", "module"))
+        self.assertEqual(s.getBuildType(build["id"]), {"module": {"name": "cgpkg"}, "rpm": {}})
+        (rpm_info,) = s.listBuildRPMs(build["id"])
+        self.assertEqual(rpm_info["buildroot_id"], archive["buildroot_id"])  # the CG's
+        self.assertEqual(rpm_info["extra"], {})
         self.assertEqual(
             json.loads((files / "data" / "metadata.json").read_text())["build"]["name"], "cgpkg"
         )
@@ -590,11 +626,30 @@ class ContentGeneratorTests(HubCase):
 
     def test_cg_import_checks(self) -> None:
         s = self.session("mbs")
+        self.hub.add_btype("module")
         rpm = self._rpm()
         reserved = s.CGInitBuild("bbmod", {"name": "cgpkg", "version": "1.0", "release": "1"})
+        err = self.assertRaises(
+            koji.GenericError,
+            s.CGInitBuild,
+            "bbmod",
+            {"name": "cgpkg", "version": "1.0", "release": "1"},
+        )
+        self.assertEqual(str(err), "Build is already reserved")
         md = self._metadata(reserved["build_id"], [rpm])
-        # not uploaded
-        self.assertRaises(koji.GenericError, s.CGImport, md, "cli-import/y", reserved["token"])
+        # not uploaded: the real hub fails opening it, a Python error (fault code 1) that
+        # koji's client has no class for
+        fault = self.assertRaises(
+            xmlrpc.client.Fault, s.CGImport, md, "cli-import/y", reserved["token"]
+        )
+        self.assertEqual(fault.faultCode, 1)
+        self.assertIn("FileNotFoundError", fault.faultString)
+        bad = json.loads(json.dumps(md))
+        del bad["buildroots"][0]["host"]
+        fault = self.assertRaises(
+            xmlrpc.client.Fault, s.CGImport, bad, "cli-import/y", reserved["token"]
+        )
+        self.assertEqual(fault.faultString, "<class 'KeyError'>: 'host'")
         with koji_upload():
             s.fastUpload(rpm, "cli-import/y")
         bad = json.loads(json.dumps(md))
@@ -607,14 +662,128 @@ class ContentGeneratorTests(HubCase):
         self.assertRaises(koji.GenericError, s.CGImport, bad, "cli-import/y", reserved["token"])
         bad = json.loads(json.dumps(md))
         bad["buildroots"][0]["content_generator"]["name"] = "other"
-        self.assertRaises(koji.GenericError, s.CGImport, bad, "cli-import/y", reserved["token"])
+        err = self.assertRaises(
+            koji.GenericError, s.CGImport, bad, "cli-import/y", reserved["token"]
+        )
+        self.assertEqual(str(err), "No such entry in table content_generator: other")
         admin = self.session("admin")  # admin, but without access to the CG
         self.assertRaises(koji.AuthError, admin.CGImport, md, "cli-import/y", reserved["token"])
         # another user cannot write into mbs's upload folder
-        self.assertRaises(koji.GenericError, admin.fastUpload, rpm, "cli-import/y", "x.rpm")
+        with koji_upload():
+            self.assertRaises(koji.GenericError, admin.fastUpload, rpm, "cli-import/y", "x.rpm")
         self.assertEqual(
             s.CGImport(md, "cli-import/y", reserved["token"])["state"],
             koji.BUILD_STATES["COMPLETE"],
         )
         # a bad chunk digest is refused by uploadFile
         self.assertFalse(s.uploadFile("cli-import/z", "f", 3, ("sha256", "00"), 0, "YWJj"))
+
+
+class RealHubShapes(HubCase):
+    """What a real hub (koji 1.35.3, docs/koji.md "Verified against a real hub") answered
+    differently from this fake before it was fixed."""
+
+    def test_users_permissions_and_lookup_messages(self) -> None:
+        s = self.session("mbs")
+        me = s.getLoggedInUser()
+        self.assertEqual((me["authtype"], me["krb_principal"]), (koji.AUTHTYPES["NORMAL"], None))
+        # 'build' is no permission of a fresh hub: an admin creates it first
+        self.assertNotIn("build", [p["name"] for p in s.getAllPerms()])
+        self.assertRaises(ValueError, self.hub.add_user, "builder", perms=("build",))
+        self.hub.add_permission("build")
+        self.hub.add_user("builder", perms=("build",))
+        err = self.assertRaises(koji.GenericError, s.getTagGroups, "nope")
+        self.assertEqual(str(err), "No such entry in table tag: nope")
+        for call, arg in (
+            (s.listPackages, {"tagID": "nope"}),
+            (s.getInheritanceData, {"tag": "nope"}),
+            (s.getRepo, {"tag": "nope"}),
+        ):
+            err = self.assertRaises(koji.GenericError, call, **arg)
+            self.assertEqual(str(err), "No such entry in table tag: nope")
+        err = self.assertRaises(koji.GenericError, s.getTag, "nope", strict=True)
+        self.assertEqual(str(err), "No such tagInfo: 'nope'")  # get_tag's own message
+        s.createTag("t", arches="x86_64")
+        err = self.assertRaises(koji.GenericError, s.editTag2, "t", perm="nosuchperm")
+        self.assertEqual(str(err), "No such entry in table permissions: nosuchperm")
+        s.groupListAdd("t", "build")
+        err = self.assertRaises(koji.GenericError, s.groupPackageListAdd, "t", "nogroup", "bash")
+        self.assertEqual(str(err), "No such entry in table groups: nogroup")
+        err = self.assertRaises(koji.GenericError, s.repoInfo, 12345, strict=True)
+        self.assertEqual(str(err), "query returned no rows")
+        nobody = self.session("nobody")
+        err = self.assertRaises(koji.ActionNotAllowed, nobody.packageListAdd, "t", "p", "nobody")
+        self.assertEqual(
+            str(err),
+            "policy violation (package_list): Only admin/tag can do this via default policy",
+        )
+
+    def test_tag_rows_events_and_logs(self) -> None:
+        s = self.session("mbs")
+        self.module_tags(s)
+        # a tag may be made to inherit from itself: the real hub accepts it
+        self_link = {
+            "parent_id": s.getTag("module-a-build")["id"], "priority": 50, "maxdepth": None,
+            "intransitive": False, "noconfig": False, "pkg_filter": "",
+        }  # fmt: skip
+        s.setInheritanceData("module-a-build", [self_link])
+        s.setInheritanceData("module-a-build", [{**self_link, "delete link": True}])
+        self.assertNotIn("extra", s.listTags(pattern="module-a*")[0])
+        config = s.getBuildConfig("module-a-build")
+        self.assertEqual(config["config_inheritance"], {"extra": {}, "arches": None})
+        full = s.getFullInheritance("module-a-build")
+        self.assertEqual({e["nextdepth"] for e in full}, {None})
+        s.packageListAdd("module-a", "p", "mbs")
+        self.assertIsNone(s.listPackages(tagID="module-a")[0]["extra_arches"])
+        # tasks and repo states are no events; repo_init is one (its create_event)
+        before = s.getLastEvent()["id"]
+        self.hub.repo_delay = 60
+        task_id = s.newRepo("module-a-build")
+        deadline = time.monotonic() + 10
+        repo = None
+        while repo is None and time.monotonic() < deadline:
+            repo = s.getRepo("module-a-build", state=koji.REPO_STATES["INIT"])
+            time.sleep(0.05)
+        assert repo is not None
+        self.assertEqual(repo["create_event"], before + 1)
+        self.assertEqual(s.getLastEvent()["id"], before + 1)
+        s.cancelTask(task_id)
+        self.assertEqual(s.getLastEvent()["id"], before + 1)
+        # listTagged rows are narrower than getBuild's
+        admin = self.session("admin")
+        admin.addBType("module")
+        rpm = self._rpm()
+        reserved = s.CGInitBuild("bbmod", {"name": "cgpkg", "version": "1.0", "release": "1"})
+        log = os.path.join(self.tmp, "build.log")
+        with open(log, "w") as f:
+            f.write("log\n")
+        with koji_upload():
+            s.uploadWrapper(rpm, "cli-import/l")
+            s.uploadWrapper(log, "cli-import/l")
+        md = self._metadata(reserved["build_id"], [rpm])
+        with open(log, "rb") as fo:
+            data = fo.read()
+        md["output"].append({
+            "buildroot_id": 1, "filename": "build.log", "filesize": len(data), "arch": "noarch",
+            "checksum": hashlib.md5(data).hexdigest(), "checksum_type": "md5", "type": "log",
+        })  # fmt: skip
+        before = s.getLastEvent()["id"]
+        build = s.CGImport(md, "cli-import/l", reserved["token"])
+        self.assertEqual(s.getLastEvent()["id"], before)  # the build row was CGInitBuild's
+        s.tagBuildBypass("module-a", build["id"])
+        (row,) = s.listTagged("module-a")
+        self.assertNotIn("extra", row)
+        self.assertNotIn("cg_name", row)
+        self.assertEqual(row["tag_name"], "module-a")
+        rpms, _builds = s.listTaggedRPMS("module-a")
+        self.assertNotIn("nvr", rpms[0])
+        self.assertEqual(
+            s.getBuildLogs(build["id"]),
+            [
+                {
+                    "name": "build.log",
+                    "dir": ".",
+                    "path": "packages/cgpkg/1.0/1/data/logs/./build.log",
+                }
+            ],
+        )

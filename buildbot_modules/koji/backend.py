@@ -75,12 +75,12 @@ class KojiBuild(MasterStep):
         need = await koji_site.repos.need_event(names.build_tag, deps)
         self.update(f"waiting for a repo of {names.build_tag} (event {need})")
         repo, how = await koji_site.repos.ensure(names.build_tag, need, self.waker)
+        if self.waker.stopped or repo is None:
+            return CANCELLED
         lines.append(
             f"buildroot: repo {repo['id']} of {names.build_tag} (event {repo['create_event']},"
             f" needed {need}; {how})"
         )
-        if self.waker.stopped:
-            return CANCELLED
 
         scm = s.koji_scm_url.format(
             path=self.site.distgit.path("rpms", package), package=package, commit=commit

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
 
@@ -197,6 +198,13 @@ class KojiClient:
                 ) from None
             except koji.GenericError as e:
                 raise KojiError(f"Koji {method}: {e}") from None
+            except xmlrpc.client.Fault as e:
+                # A fault koji has no class for: the hub itself failed (a Python error in
+                # it, fault code 1), e.g. CGImport of a file that was never uploaded.
+                raise KojiError(
+                    f"Koji {method}: the hub failed: {e.faultString}",
+                    hint="the hub's log (httpd error_log) has the traceback",
+                ) from None
 
     def _with_retries(self, method: str, send: Callable[[], Any], read_only: bool) -> Any:
         delay = self.backoff
@@ -253,7 +261,7 @@ class KojiClient:
                         break
             check = functools.partial(session.checkUpload, server_dir, name, verify="adler32")
             done = self._with_retries("checkUpload", check, read_only=True)
-        except koji.GenericError as e:
+        except (koji.GenericError, xmlrpc.client.Fault) as e:
             raise KojiError(f"Koji upload of {path}: {e}") from None
         if not done or done["size"] != offset or done["hexdigest"] != whole.hexdigest():
             raise KojiError(f"Koji upload of {path}: the hub has {done}, not {offset} bytes")

@@ -48,6 +48,28 @@ class Waker:
             if call.active():
                 call.cancel()
 
+    async def until(self, d: defer.Deferred[Any]) -> Any:
+        """``d``'s result, or ``None`` as soon as ``wake()`` is called (a stopped build
+        must not wait for a repository that a busy hub may take many minutes to make)."""
+        if self.stopped:
+            return None
+        out: defer.Deferred[Any] = defer.Deferred()
+
+        def fire(result: Any) -> None:
+            if not out.called:
+                out.callback(result)
+
+        def fail(failure: Any) -> None:
+            if not out.called:
+                out.errback(failure)
+
+        d.addCallbacks(fire, fail)
+        self._current = out
+        try:
+            return await out
+        finally:
+            self._current = None
+
     def wake(self) -> None:
         self.stopped = True
         if self._current is not None and not self._current.called:
@@ -99,9 +121,10 @@ class RepoCoalescer:
         last = await self.service.call("getLastEvent")
         return int(last["id"])
 
-    async def ensure(self, tag: str, need: int, waker: Waker) -> tuple[dict[str, Any], str]:
+    async def ensure(self, tag: str, need: int, waker: Waker) -> tuple[dict[str, Any] | None, str]:
         """A ready repo of ``tag`` created at or after event ``need``, and how it was had:
-        "current", "shared" (a pending request) or "requested"."""
+        "current", "shared" (a pending request) or "requested"; ``None`` when ``waker``
+        was woken first (the build was stopped; the request stays for the others)."""
         lock = self._locks.setdefault(tag, defer.DeferredLock())
         await lock.acquire()
         try:
@@ -115,7 +138,7 @@ class RepoCoalescer:
                 request, how = await self._request(tag), "requested"
         finally:
             lock.release()
-        return await request.wait(), how
+        return await waker.until(request.wait()), how
 
     async def _request(self, tag: str) -> RepoRequest:
         event = int((await self.service.call("getLastEvent"))["id"])
