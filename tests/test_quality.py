@@ -271,6 +271,9 @@ class QualityInProcess(RunMasterBase):
             if len(builds) >= count and builds[0].state == "failed":
                 self.fail(f"{name} failed: {builds[0].state_reason}")
             if len(builds) >= count and "production" in (builds[0].decisions or {}):
+                satisfied = builds[0].decisions["production"]["policies_satisfied"]
+                if satisfied and builds[0].state == "ready" and not builds[0].production_path:
+                    return None  # decided; the (automatic) promotion is still publishing
                 return builds[0]
             if (
                 len(builds) >= count
