@@ -375,10 +375,15 @@ class DistGit:
 
         A branch whose files are already its head's gets no commit (``changed`` False);
         otherwise one new commit on top of the head. Every folder is checked before anything
-        is written, and ``source`` is only read. Results are sorted by namespace, name, branch.
+        is written, and ``source`` is only read. Packages are committed before modules (a
+        poller never sees a module before its packages). Results are sorted by namespace,
+        name, branch.
         """
         check_branch(branch, source="--branch")
         plan = _plan_import(source, branch)
+        # Packages first: a poller that sees a module's new commit must find every rpms/
+        # repository it names (a module committed first could start building too early).
+        plan = sorted(plan, key=lambda item: item.namespace != "rpms")
         results = [self._commit(item, source) for item in plan]
         return sorted(results, key=lambda r: (r.namespace, r.name, r.branch))
 
