@@ -14,7 +14,7 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
-.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz
+.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz soak
 
 setup: system-packages $(STAMP)
 
@@ -77,6 +77,13 @@ demo-stop:
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(VPY) fuzz/run.py $(FUZZ_TARGETS)
+
+# The load run of docs/reliability.md ("Load"): 20 modules at once plus 10 minutes of pushes
+# on 4 workers, then every verification (bench/soak.py); ~15 minutes. Not part of `make test`
+# (tests/test_load.py runs a short one). Results also in SOAK_JSON.
+SOAK_JSON ?= /tmp/bbmod-soak.json
+soak: setup
+	$(VPY) bench/soak.py --modules 20 --components 4 --minutes 10 --workers 4 --json $(SOAK_JSON)
 
 # Re-resolves the newest versions the ranges allow; review the diff, then run make test.
 lock:
