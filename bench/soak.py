@@ -224,6 +224,11 @@ class SoakSite(Site):
             self.running.append(([str(BIN / "buildbot-worker"), "stop", str(worker)], worker))
         wait_for(lambda: self.connected_workers() >= self.count, "the workers to connect", 120)
 
+    def trace_memory(self) -> None:
+        """Make the master write what it allocated (tracemalloc) to tracemalloc.txt."""
+        with open(self.master / "master.cfg", "a", encoding="utf-8") as f:
+            f.write(TRACE_MEMORY)
+
     def master_pid(self) -> int:
         return int((self.master / "twistd.pid").read_text().strip())
 
@@ -258,6 +263,33 @@ class SoakSite(Site):
             out += page
             if len(page) < 200:
                 return out
+
+
+TRACE_MEMORY = """
+# Added by bench/soak.py --trace-memory: what the master allocated since its first
+# minute, by line (one frame: cheap enough under load), rewritten every minute.
+import tracemalloc as _tracemalloc
+
+from twisted.internet import task as _task
+
+_tracemalloc.start(1)
+_first = []
+
+
+def _dump_memory():
+    snapshot = _tracemalloc.take_snapshot()
+    if not _first:
+        _first.append(snapshot)
+        return
+    traced = _tracemalloc.get_traced_memory()[0] / 2**20
+    lines = [f"traced now {traced:.1f} MiB"]
+    lines += [str(s) for s in snapshot.compare_to(_first[0], "lineno")[:30]]
+    with open(os.path.join(basedir, "tracemalloc.txt"), "a") as f:
+        f.write("\\n".join(lines) + "\\n\\n")
+
+
+_task.LoopingCall(_dump_memory).start(60, now=False)
+"""
 
 
 # -- the load ------------------------------------------------------------------------------
@@ -409,9 +441,12 @@ class Check:
 
 
 def idle(site: SoakSite, registry: Registry) -> bool:
-    if site.get("buildrequests", complete="false", limit=1)["buildrequests"]:
-        return False
-    if site.get("builds", complete="false", limit=1)["builds"]:
+    try:
+        if site.get("buildrequests", complete="false", limit=1)["buildrequests"]:
+            return False
+        if site.get("builds", complete="false", limit=1)["builds"]:
+            return False
+    except OSError:  # a busy master answers late: not idle yet, ask again
         return False
     return not any(b.state in UNFINISHED for b in registry.module_builds(limit=None))
 
@@ -713,6 +748,7 @@ class Options:
     drain_minutes: float = 30.0
     rss_growth: float = 0.10
     keep: bool = False
+    trace_memory: bool = False
 
 
 @dataclass
@@ -746,6 +782,8 @@ def soak(
         if opts.checks is not None:
             settings["checks"] = opts.checks
         site.configure(**settings)
+        if opts.trace_memory:
+            site.trace_memory()
         site.start()
         registry = site.registry()
         monitor = Monitor(registry, site.master_pid())
@@ -801,6 +839,9 @@ def soak(
             first.setdefault(b.name, b)
         burst_latency = [monitor.ready_at[b.id] - burst_at for b in first.values()]
         push_latency = [s for p in load.pushes for s in p.latency.values()]
+        # Pushes once the burst is all ready: the steady state, no backlog of first builds.
+        burst_done = burst_at + max(burst_latency, default=0.0)
+        steady = [s for p in load.pushes if p.at >= burst_done for s in p.latency.values()]
         module_results: dict[str, int] = {}
         component_results: dict[str, int] = {}
         for b in bb_builds:
@@ -842,6 +883,7 @@ def soak(
                 "push_records": [asdict(p) for p in load.pushes],
                 "push_latency_median_s": statistics.median(push_latency) if push_latency else None,
                 "push_latency_p95_s": p95(push_latency) if push_latency else None,
+                "push_latency_steady_s": steady,
                 "rss": mem_figures,
                 "rss_samples": monitor.rss,
                 **pub_figures,
@@ -855,6 +897,11 @@ def soak(
         if monitor is not None:
             monitor.stopping.set()
         site.stop()
+        traced = site.master / "tracemalloc.txt"
+        if opts.trace_memory and traced.exists():
+            blocks = traced.read_text(encoding="utf-8").strip().split("\n\n")
+            out(f"master allocations since its first minute ({traced}, the last of each minute):")
+            out(blocks[-1])
         if opts.keep:
             out(f"kept {root}")
         else:
@@ -886,8 +933,9 @@ def report(r: dict[str, Any], out: Any) -> None:
     )
     out(
         f"latency: burst submit -> ready {spread(r['burst_latency_s'])} s, all ready after"
-        f" {r['burst_all_ready_s']:.0f} s; push -> ready {spread(r['push_latency_s'])} s;"
-        f" drain {r['drain_seconds']:.0f} s"
+        f" {r['burst_all_ready_s']:.0f} s; push -> ready {spread(r['push_latency_s'])} s,"
+        f" after the burst {spread(r['push_latency_steady_s'])} s; drain"
+        f" {r['drain_seconds']:.0f} s"
     )
     for c in r["checks"]:
         out(f"{'PASS' if c['ok'] else 'FAIL'}  {c['name']}: {c['detail']}")
@@ -914,6 +962,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-growth", type=float, default=0.10, help="RSS growth allowed")
     parser.add_argument("--json", help="save the results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="trace the master's allocations (tracemalloc; slower) and print the growth",
+    )
     args = parser.parse_args(argv)
     if not 3 <= args.components <= 6:
         parser.error("--components must be 3 to 6")
@@ -931,6 +984,7 @@ def main(argv: list[str] | None = None) -> int:
         drain_minutes=args.drain_minutes,
         rss_growth=args.rss_growth,
         keep=args.keep,
+        trace_memory=args.trace_memory,
     )
     results = soak(opts, out=lambda line: print(line, flush=True))
     if args.json:
