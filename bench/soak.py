@@ -866,11 +866,15 @@ def soak(
                 "components_reused": tally["reused"],
                 "buildbot_module_builds": module_results,
                 "module_requests": site.request_results("modules"),
+                # A module build whose resolve step found every build it would make
+                # already there sets no "nsvcs" ("already built: …").
                 "already_built": sum(
                     1
                     for b in bb_builds
-                    if "component" not in b.get("properties", {})
-                    and "already built" in (b["state_string"] or "")
+                    if "module" in b.get("properties", {})
+                    and "component" not in b["properties"]
+                    and "nsvcs" not in b["properties"]
+                    and b["results"] in (0, 1)
                 ),
                 "buildbot_component_builds": component_results,
                 "minutes_burst_to_idle": minutes,
