@@ -51,7 +51,9 @@ Then it verifies, and exits non-zero if anything fails:
 It prints throughput (component builds and module builds per minute, from the burst to
 idle) and latency (push → the first ready build covering it, median / p95; the burst's
 submit → ready too). ``--json FILE`` saves everything. ``make soak`` runs the full
-version; ``tests/test_load.py`` a short one in CI.
+version; ``tests/test_load.py`` a short one in CI. ``--trace-memory`` adds tracemalloc to
+the site's ``master.cfg`` and prints what the master's Python heap gained since its first
+minute (it slows the master: for finding a leak, not for the figures).
 
     PYTHONPATH=$PWD .venv/bin/python bench/soak.py --modules 20 --minutes 10 --workers 4
 """
@@ -834,7 +836,7 @@ def soak(
 
         minutes = (idle_at - burst_at) / 60
         ready = [b for b in builds if b.state == "ready"]
-        first = {}
+        first: dict[str, ModuleBuildRecord] = {}
         for b in sorted(ready, key=lambda b: monitor.ready_at.get(b.id, 0)):
             first.setdefault(b.name, b)
         burst_latency = [monitor.ready_at[b.id] - burst_at for b in first.values()]
@@ -844,11 +846,11 @@ def soak(
         steady = [s for p in load.pushes if p.at >= burst_done for s in p.latency.values()]
         module_results: dict[str, int] = {}
         component_results: dict[str, int] = {}
-        for b in bb_builds:
-            props = b.get("properties", {})
+        for bb in bb_builds:
+            props = bb.get("properties", {})
             tally_of = component_results if "component" in props else module_results
             if "module" in props or "component" in props:
-                name = RESULTS.get(b["results"], str(b["results"]))
+                name = RESULTS.get(bb["results"], str(bb["results"]))
                 tally_of[name] = tally_of.get(name, 0) + 1
         results.update(
             {
