@@ -269,7 +269,9 @@ class SoakSite(Site):
 
 TRACE_MEMORY = """
 # Added by bench/soak.py --trace-memory: what the master allocated since its first
-# minute, by line (one frame: cheap enough under load), rewritten every minute.
+# minute, by line (one frame: cheap enough under load), after a full garbage collection
+# (what is left is reachable), appended every minute.
+import gc as _gc
 import tracemalloc as _tracemalloc
 
 from twisted.internet import task as _task
@@ -279,6 +281,7 @@ _first = []
 
 
 def _dump_memory():
+    _gc.collect()
     snapshot = _tracemalloc.take_snapshot()
     if not _first:
         _first.append(snapshot)
@@ -817,7 +820,7 @@ def soak(
         time.sleep(3 * opts.poll_interval + 2)  # the poller sees the last push
         idle_at = wait_idle(site, registry, opts.drain_minutes * 60, settle=5)
         out(f"idle {idle_at - push_end:.0f} s after the last push")
-        time.sleep(2)
+        time.sleep(65 if opts.trace_memory else 2)  # one more tracemalloc dump, idle
         monitor.stopping.set()
         monitor.join()
 
