@@ -14,7 +14,7 @@ RPM_PACKAGES := rpm-build createrepo_c python3-libmodulemd libmodulemd gobject-i
 	cairo-gobject-devel cairo-devel pkgconf-pkg-config dnf-plugins-core rpmlint krb5-devel git \
 	bubblewrap graphviz gcc python3-devel postgresql-server gnupg2 chromium chromedriver rabbitmq-server
 
-.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz soak
+.PHONY: setup system-packages venv test lint format demo demo-stop lock clean fuzz
 
 setup: system-packages $(STAMP)
 
@@ -82,8 +82,9 @@ fuzz: setup
 # on 4 workers, then every verification (bench/soak.py); ~15 minutes. Not part of `make test`
 # (tests/test_load.py runs a short one). Results also in SOAK_JSON.
 SOAK_JSON ?= /tmp/bbmod-soak.json
+.PHONY: soak
 soak: setup
-	$(VPY) bench/soak.py --modules 20 --components 4 --minutes 10 --workers 4 --json $(SOAK_JSON)
+	PYTHONPATH=$(CURDIR) $(VPY) bench/soak.py --modules 20 --components 4 --minutes 10 --workers 4 --json $(SOAK_JSON)
 
 # Re-resolves the newest versions the ranges allow; review the diff, then run make test.
 lock:

@@ -407,9 +407,12 @@ class Load:
         return out
 
     def burst(self) -> float:
-        """Every package and module in one import; the moment it was committed."""
+        """Every package, then every module in one import; the moment the modules were
+        committed. (One import commits modules/ first: the poller could start a build
+        before its rpms/ repositories exist.)"""
+        self._import(sorted(self.packages()), [])
         at = time.time()
-        self._import(sorted(self.packages()), sorted(self.dags))
+        self._import([], sorted(self.dags))
         return at
 
     def push(self, ready: set[str]) -> Push:
