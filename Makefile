@@ -75,6 +75,14 @@ format: setup
 	$(VENV)/bin/ruff check --fix buildbot_modules tests bench tools contrib/checks
 	$(VENV)/bin/ruff format buildbot_modules tests bench tools contrib/checks
 
+# The load run of docs/reliability.md ("Load"): 20 modules at once plus 10 minutes of pushes
+# on 4 workers, then every verification (bench/soak.py); ~15 minutes. Not part of `make test`
+# (tests/test_load.py runs a short one). Results also in SOAK_JSON.
+SOAK_JSON ?= /tmp/bbmod-soak.json
+.PHONY: soak
+soak: setup
+	PYTHONPATH=$(CURDIR) $(VPY) bench/soak.py --modules 20 --components 4 --minutes 10 --workers 4 --json $(SOAK_JSON)
+
 # The whole system on this machine, in .demo/: a local dist-git made from contrib/, a master
 # on http://localhost:8010/ and two workers; builds and publishes every example module, then
 # prints the waterfall, the stage repository and a dnf command. Safe to run again.
