@@ -217,6 +217,95 @@ class KojiBackendBuild(RunMasterBase):
             admin.cancelTask(t["id"])
         yield task.deferLater(reactor, 1.0, lambda: None)
 
+    @defer.inlineCallbacks
+    def test_reuse_takes_koji_builds_from_the_earlier_module_tag(self) -> None:
+        hub = start_hub(self)
+        settings = yield start_site(self, **koji_settings(self, hub))
+        registry, distgit = Registry(settings.registry_url), DistGit(settings.distgit)
+        source = tempdir(self)
+        deps = {"r-base": [], "r-lib": ["r-base"], "r-leaf": ["r-base"]}
+        write(source, "modules/kr/kr.yaml", module_yaml("Koji reuse", deps))
+        for name in deps:
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        distgit.import_dir(source)
+        first = yield wait_final(registry, "kr")
+        self.assertEqual(first.state, "ready", first.state_reason)
+        nvrs = {c.name: c.nvr for c in registry.components(first.id)}
+        session = client(self, hub.url)
+
+        # A change to the leaf: Koji builds the leaf alone; base and lib come from the
+        # first module's tag and are tagged into the new tags before the leaf's repo.
+        start = len(hub.calls)
+        yield self.change(source, distgit, "r-leaf")
+        second = yield wait_next(registry, "kr", first.id)
+        self.assertEqual(second.state, "ready", second.state_reason)
+        states = {c.name: c.state for c in registry.components(second.id)}
+        self.assertEqual(states, {"r-base": "reused", "r-lib": "reused", "r-leaf": "built"})
+        built = [a[0] for a, _k, _u in hub.calls_of("build")[3:]]
+        self.assertEqual(len(built), 1, built)
+        self.assertIn("/r-leaf?", built[0])
+        tag = module_tag("module", "kr", "main", second.version, second.context)
+        btag = build_tag(tag)
+        old_tag = module_tag("module", "kr", "main", first.version, first.context)
+        looked = call_index(hub, "listTagged", lambda a, k: a[0] in (old_tag, build_tag(old_tag)))
+        self.assertTrue([i for i in looked if i >= start], "the earlier tags were not read")
+        for tagname in (tag, btag):
+            tagged = {b["name"]: b["nvr"] for b in session.listTagged(tagname)}
+            self.assertEqual(tagged["r-base"], nvrs["r-base"])
+            self.assertEqual(tagged["r-lib"], nvrs["r-lib"])
+            self.assertNotEqual(tagged["r-leaf"], nvrs["r-leaf"])
+        base_in_btag = call_index(
+            hub,
+            "tagBuildBypass",
+            lambda a, k: a[0] == btag and a[1] == session.getBuild(nvrs["r-base"])["build_id"],
+        )
+        repos = call_index(hub, "newRepo", lambda a, k: a[0] == btag)
+        self.assertEqual(len(base_in_btag), 1)
+        self.assertTrue(repos and all(base_in_btag[0] < r for r in repos), (base_in_btag, repos))
+        # The leaf's buildroot repo held the reused base (the repo's event is after it).
+        in_repo = session.listTagged(btag, event=session.getRepo(btag)["create_event"])
+        self.assertIn(nvrs["r-base"], {b["nvr"] for b in in_repo})
+
+        # lib's Koji build left the earlier modules' tags (where it was made and where it
+        # was reused): lib is rebuilt, not reused; base still is; the plan log says why.
+        admin = client(self, hub.url, {"user": "root", "password": "root"})
+        admin.login()
+        for tagname in (tag, btag, old_tag, build_tag(old_tag)):
+            admin.untagBuildBypass(tagname, nvrs["r-lib"])
+        yield self.change(source, distgit, "r-leaf")
+        third = yield wait_next(registry, "kr", second.id)
+        self.assertEqual(third.state, "ready", third.state_reason)
+        states = {c.name: c.state for c in registry.components(third.id)}
+        self.assertEqual(states, {"r-base": "reused", "r-lib": "built", "r-leaf": "built"})
+        self.assertEqual(len(hub.calls_of("build")), 3 + 1 + 2)
+        plan = yield self.last_log("module kr:main", "plan", "plan")
+        self.assertIn(f"r-lib: rebuilt, not reused: Koji build {nvrs['r-lib']} is not", plan)
+        self.assertNotIn("r-base: rebuilt", plan)
+        new_tag = module_tag("module", "kr", "main", third.version, third.context)
+        tagged = {b["name"]: b["nvr"] for b in session.listTagged(new_tag)}
+        self.assertEqual(tagged["r-base"], nvrs["r-base"])
+        self.assertNotEqual(tagged["r-lib"], nvrs["r-lib"])
+
+    @defer.inlineCallbacks
+    def change(self, source: str, distgit: DistGit, package: str) -> Any:
+        yield task.deferLater(reactor, 1.1, lambda: None)  # a later commit second
+        text = SPEC.format(name=package, build=f"echo {time.time()}")
+        write(source, f"rpms/{package}/{package}.spec", text)
+        distgit.import_dir(source)
+
+    @defer.inlineCallbacks
+    def last_log(self, builder: str, step: str, slug: str) -> Any:
+        builders = yield self.master.data.get(("builders",))
+        (builderid,) = [b["builderid"] for b in builders if b["name"] == builder]
+        builds = yield self.master.data.get(("builders", builderid, "builds"))
+        last = max(builds, key=lambda b: b["number"])
+        steps = yield self.master.data.get(("builds", last["buildid"], "steps"))
+        (found,) = [s for s in steps if s["name"] == step]
+        logs = yield self.master.data.get(("steps", found["stepid"], "logs"))
+        (log,) = [lg for lg in logs if lg["slug"] == slug]
+        contents = yield self.master.data.get(("logs", log["logid"], "contents"))
+        return contents["content"]
+
 
 class KojiImportBuild(RunMasterBase):
     proto = "pb"
@@ -388,3 +477,15 @@ def wait_final(registry: Registry, name: str, seconds: float = 180) -> Any:
             return builds[0]
         yield task.deferLater(reactor, 0.5, lambda: None)
     raise AssertionError(f"module build of {name} did not finish in {seconds} s")
+
+
+@defer.inlineCallbacks
+def wait_next(registry: Registry, name: str, after: int, seconds: float = 180) -> Any:
+    """The first module build of ``name`` after build ``after``, once it has ended."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        builds = [b for b in registry.module_builds(name=name) if b.id > after]
+        if builds and builds[-1].state in ("ready", "failed"):
+            return builds[-1]
+        yield task.deferLater(reactor, 0.5, lambda: None)
+    raise AssertionError(f"no module build of {name} after {after} finished in {seconds} s")
