@@ -10,10 +10,14 @@ import os
 import socket
 import threading
 import time
+import uuid
+import warnings
 from typing import Any
 
 import koji
 from buildbot.test.util.integration import RunMasterBase
+from fedora_messaging.message import Message
+from fedora_messaging.twisted.service import FedoraMessagingServiceV2
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
@@ -25,10 +29,21 @@ from buildbot_modules.registry import Registry
 
 from .helpers import tempdir, write
 from .kojihub import FakeKojiHub, client
+from .rabbitmq import start_rabbitmq
 from .test_module_build import start_site
 from .test_pipeline import SPEC, module_yaml
 
 PASSWORD = "s3cret-koji"
+BUS_PREFIX = "org.example.test"
+
+# fedora-messaging 3.9 still calls defer.returnValue, deprecated since Twisted 24.7;
+# buildbot.test turns every warning into an error (as in test_bus).
+warnings.filterwarnings(
+    "ignore",
+    message="twisted.internet.defer.returnValue was deprecated",
+    category=DeprecationWarning,
+    module=r".*fedora_messaging",
+)
 
 
 def start_hub(case: unittest.TestCase, **kwargs: Any) -> Any:
@@ -338,6 +353,103 @@ class KojiImportBuild(RunMasterBase):
         self.assertEqual(tagged, {c.nvr for c in registry.components(build.id)})
         rpms = session.listBuildRPMs(registry.components(build.id)[0].nvr)
         self.assertIn("src", {r["arch"] for r in rpms})
+
+
+class KojiTaskMessages(RunMasterBase):
+    """Koji's buildsys.task.state.change messages (published here the way Fedora's
+    koji-fedoramessaging plugin does, from the hub's postTaskStateChange callback) wake
+    the task pollers; polling alone still finishes when no message comes."""
+
+    proto = "pb"
+    timeout = 240
+
+    @defer.inlineCallbacks
+    def start(self, hub: Any, poll: float) -> Any:
+        amqp = start_rabbitmq(self)
+        self.fm = FedoraMessagingServiceV2(amqp)
+        self.fm.startService()
+        self.addCleanup(self.fm.stopService)
+        values = koji_settings(self, hub, koji_poll_interval=poll)
+        settings = yield start_site(
+            self,
+            amqp_url=amqp,
+            bus_topic_prefix=BUS_PREFIX,
+            bus_queue=f"bbmod-test-{uuid.uuid4().hex[:8]}",
+            **values,
+        )
+        consumer = self.master.service_manager.namedServices["bbmod-koji-bus"]
+        yield consumer.consuming  # bound: no message is lost from here on
+        self.assertEqual(consumer.topic, f"{BUS_PREFIX}.buildsys.task.state.change")
+        return settings
+
+    def publish_task_states(self, hub: Any) -> dict[int, float]:
+        """Publish every task state change as koji-fedoramessaging does; returns task id
+        -> when it ended (for the latency)."""
+        ended: dict[int, float] = {}
+
+        def on_change(kws: dict[str, Any]) -> None:  # a hub thread
+            info = kws["info"]
+            if kws["new"] in ("CLOSED", "FAILED", "CANCELED"):
+                ended[info["id"]] = time.monotonic()
+            body = {
+                "id": info["id"],
+                "attribute": kws["attribute"],
+                "old": kws["old"],
+                "new": kws["new"],
+                "method": info["method"],
+                "owner": "bbmod",
+                "info": {k: v for k, v in info.items() if k not in ("create_ts", "start_ts")},
+            }
+            message = Message(topic=f"{BUS_PREFIX}.buildsys.task.state.change", body=body)
+            reactor.callFromThread(self.fm.factory.publish, message, "amq.topic")
+
+        hub.task_callbacks.append(on_change)
+        return ended
+
+    @defer.inlineCallbacks
+    def test_a_task_state_message_ends_the_wait_at_once(self) -> None:
+        # 60 s between polls: without the messages this build would take minutes.
+        hub = start_hub(self, build_delay=1.5, repo_delay=1.0)
+        settings = yield self.start(hub, poll=60)
+        ended = self.publish_task_states(hub)
+        source = tempdir(self)
+        deps = {"m-one": [], "m-two": ["m-one"]}
+        write(source, "modules/km/km.yaml", module_yaml("Koji messages", deps))
+        for name in deps:
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        started = time.monotonic()
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        build = yield wait_final(registry, "km", 100)
+        total = time.monotonic() - started
+        self.assertEqual(build.state, "ready", build.state_reason)
+        koji_site = self.master.service_manager.namedServices["bbmod-koji-bus"].site.koji
+        woken = {task_id for task_id, _state, count in koji_site.messages if count}
+        session = client(self, hub.url)
+        tasks = [t for m in ("build", "newRepo") for t in session.listTasks(opts={"method": m})]
+        self.assertEqual(len(tasks), 4)  # two repos, two builds: each waited for
+        # Each task was still running at the first look (build/repo delays), so only a
+        # message can have ended each wait before the 60 s poll.
+        self.assertEqual({t["id"] for t in tasks}, woken & {t["id"] for t in tasks})
+        self.assertEqual(set(ended), {t["id"] for t in tasks})
+        print(f"\nkoji bus: 2 repos + 2 builds with a 60 s poll interval: ready in {total:.1f} s")
+        self.assertLess(total, 60)
+
+    @defer.inlineCallbacks
+    def test_without_messages_polling_finishes(self) -> None:
+        hub = start_hub(self, build_delay=1.0)
+        settings = yield self.start(hub, poll=0.5)  # a bus, but the hub publishes nothing
+        source = tempdir(self)
+        write(source, "modules/kn/kn.yaml", module_yaml("Koji polling", {"n-one": []}))
+        write(source, "rpms/n-one/n-one.spec", SPEC.format(name="n-one", build=""))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        build = yield wait_final(registry, "kn", 100)
+        self.assertEqual(build.state, "ready", build.state_reason)
+        koji_site = self.master.service_manager.namedServices["bbmod-koji-bus"].site.koji
+        self.assertEqual(koji_site.messages, [])
+        looks = [a for a, _k, _u in hub.calls_of("getTaskInfo")]
+        self.assertGreater(len(looks), 2)  # several polls of the running build
 
 
 class KojiClientAgainstHub(unittest.TestCase):
