@@ -23,6 +23,7 @@ from twisted.trial import unittest
 
 from buildbot_modules.core.identity import dist_tag, platform_marking
 from buildbot_modules.distgit import DistGit
+from buildbot_modules.koji.bus import parse_task_state
 from buildbot_modules.koji.client import KojiClient, KojiError
 from buildbot_modules.koji.naming import build_tag, module_nvr, module_tag, target_name
 from buildbot_modules.registry import Registry
@@ -450,6 +451,19 @@ class KojiTaskMessages(RunMasterBase):
         self.assertEqual(koji_site.messages, [])
         looks = [a for a, _k, _u in hub.calls_of("getTaskInfo")]
         self.assertGreater(len(looks), 2)  # several polls of the running build
+
+
+class TaskStateMessages(unittest.TestCase):
+    def test_message_shapes(self) -> None:
+        # koji-fedoramessaging's body; koji protonmsg's (the id only in info); others.
+        fm = {"id": 7, "attribute": "state", "old": "OPEN", "new": "CLOSED", "info": {"id": 7}}
+        self.assertEqual(parse_task_state(fm), (7, "CLOSED"))
+        proton = {"attribute": "state", "old": "FREE", "new": "OPEN", "info": {"id": 8}}
+        self.assertEqual(parse_task_state(proton), (8, "OPEN"))
+        self.assertIsNone(parse_task_state({**fm, "attribute": "host_id", "new": 3}))
+        self.assertIsNone(parse_task_state({"id": "7", "new": "CLOSED"}))
+        self.assertIsNone(parse_task_state({"id": True, "new": "CLOSED"}))
+        self.assertIsNone(parse_task_state(["not", "a", "dict"]))
 
 
 class KojiClientAgainstHub(unittest.TestCase):
