@@ -445,6 +445,8 @@ class PlanModule(ModuleStep):
                 text_logs.append(f"{unit.nsvc}: {unit.resumed}\n")
             else:
                 await in_thread(site.registry.add_components, unit.registry_id, rows)
+                if site.settings.uses_koji:
+                    _ = site.koji  # made here on the reactor, not first in reuse's thread
                 unit.reused_from, taken = await in_thread(reuse_components, site, unit, strategy)
                 unit.results.update((c, "reused") for c in taken)
             text_logs.append(_plan_text(unit, strategy))
