@@ -261,6 +261,10 @@ class FakeKojiHub:
         # policy is "has_perm admin :: allow"; sites widen it (e.g. to a builder user).
         self.build_from_scm_perms: tuple[str, ...] = ("admin",)
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any], str | None]] = []
+        # Koji's postTaskStateChange callbacks (what protonmsg / koji-fedoramessaging
+        # plugins hook): called with {attribute: "state", old, new (state names), info}
+        # after a task changes state, in the thread that changed it.
+        self.task_callbacks: list[Callable[[dict[str, Any]], None]] = []
         self.url = ""
         self.topdir_url = ""
         self._lock = threading.RLock()
@@ -569,6 +573,19 @@ class FakeKojiHub:
                 else:
                     owner.write_text(str(user.id))
         return udir / name
+
+    def _task_changed(self, task: Task, old: int) -> None:
+        """Run the postTaskStateChange callbacks (outside the hub's lock)."""
+        kws = {
+            "attribute": "state",
+            "old": TASK_STATES[old],
+            "new": TASK_STATES[task.state],
+            "info": task.info(request=True),
+        }
+        for callback in list(self.task_callbacks):
+            # A plugin's failure never breaks the hub (koji's ignore_error).
+            with contextlib.suppress(Exception):
+                callback(kws)
 
 
 def _make_handler(hub: FakeKojiHub) -> type[BaseHTTPRequestHandler]:
@@ -2026,6 +2043,7 @@ class _Api:
             task.state = TASK_STATES["OPEN"]
             task.host_id = 1
             task.start_ts = time.time()
+        self.hub._task_changed(task, TASK_STATES["FREE"])
         try:
             result = work()
         except _Cancelled:
@@ -2041,10 +2059,12 @@ class _Api:
         with self.lock:
             if task.finished:
                 return
+            old = task.state
             task.state = state
             task.result = result
             task.fault = fault
             task.completion_ts = time.time()
+        self.hub._task_changed(task, old)
 
     def _task(self, task_id: Any) -> Task:
         with self.lock:
@@ -2121,6 +2141,7 @@ class _Api:
         with self.lock:
             if task.finished:
                 return
+            old = task.state
             task.cancelled.set()
             task.state = TASK_STATES["CANCELED"]
             task.completion_ts = time.time()
@@ -2134,6 +2155,7 @@ class _Api:
                     build["state"] = BUILD_STATES["CANCELED"]
                     build["completion_ts"] = time.time()
                     build["completion_time"] = _ts_str(build["completion_ts"])
+        self.hub._task_changed(task, old)
 
     def cancelBuild(self, ctx: _Ctx, buildID: Any, strict: bool = False) -> bool:
         build = self._build(buildID)

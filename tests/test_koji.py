@@ -10,25 +10,41 @@ import os
 import socket
 import threading
 import time
+import uuid
+import warnings
 from typing import Any
 
 import koji
 from buildbot.test.util.integration import RunMasterBase
+from fedora_messaging.message import Message
+from fedora_messaging.twisted.service import FedoraMessagingServiceV2
 from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
 from buildbot_modules.core.identity import dist_tag, platform_marking
 from buildbot_modules.distgit import DistGit
+from buildbot_modules.koji.bus import parse_task_state
 from buildbot_modules.koji.client import KojiClient, KojiError
 from buildbot_modules.koji.naming import build_tag, module_nvr, module_tag, target_name
 from buildbot_modules.registry import Registry
 
 from .helpers import tempdir, write
 from .kojihub import FakeKojiHub, client
+from .rabbitmq import start_rabbitmq
 from .test_module_build import start_site
 from .test_pipeline import SPEC, module_yaml
 
 PASSWORD = "s3cret-koji"
+BUS_PREFIX = "org.example.test"
+
+# fedora-messaging 3.9 still calls defer.returnValue, deprecated since Twisted 24.7;
+# buildbot.test turns every warning into an error (as in test_bus).
+warnings.filterwarnings(
+    "ignore",
+    message="twisted.internet.defer.returnValue was deprecated",
+    category=DeprecationWarning,
+    module=r".*fedora_messaging",
+)
 
 
 def start_hub(case: unittest.TestCase, **kwargs: Any) -> Any:
@@ -217,6 +233,95 @@ class KojiBackendBuild(RunMasterBase):
             admin.cancelTask(t["id"])
         yield task.deferLater(reactor, 1.0, lambda: None)
 
+    @defer.inlineCallbacks
+    def test_reuse_takes_koji_builds_from_the_earlier_module_tag(self) -> None:
+        hub = start_hub(self)
+        settings = yield start_site(self, **koji_settings(self, hub))
+        registry, distgit = Registry(settings.registry_url), DistGit(settings.distgit)
+        source = tempdir(self)
+        deps = {"r-base": [], "r-lib": ["r-base"], "r-leaf": ["r-base"]}
+        write(source, "modules/kr/kr.yaml", module_yaml("Koji reuse", deps))
+        for name in deps:
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        distgit.import_dir(source)
+        first = yield wait_final(registry, "kr")
+        self.assertEqual(first.state, "ready", first.state_reason)
+        nvrs = {c.name: c.nvr for c in registry.components(first.id)}
+        session = client(self, hub.url)
+
+        # A change to the leaf: Koji builds the leaf alone; base and lib come from the
+        # first module's tag and are tagged into the new tags before the leaf's repo.
+        start = len(hub.calls)
+        yield self.change(source, distgit, "r-leaf")
+        second = yield wait_next(registry, "kr", first.id)
+        self.assertEqual(second.state, "ready", second.state_reason)
+        states = {c.name: c.state for c in registry.components(second.id)}
+        self.assertEqual(states, {"r-base": "reused", "r-lib": "reused", "r-leaf": "built"})
+        built = [a[0] for a, _k, _u in hub.calls_of("build")[3:]]
+        self.assertEqual(len(built), 1, built)
+        self.assertIn("/r-leaf?", built[0])
+        tag = module_tag("module", "kr", "main", second.version, second.context)
+        btag = build_tag(tag)
+        old_tag = module_tag("module", "kr", "main", first.version, first.context)
+        looked = call_index(hub, "listTagged", lambda a, k: a[0] in (old_tag, build_tag(old_tag)))
+        self.assertTrue([i for i in looked if i >= start], "the earlier tags were not read")
+        for tagname in (tag, btag):
+            tagged = {b["name"]: b["nvr"] for b in session.listTagged(tagname)}
+            self.assertEqual(tagged["r-base"], nvrs["r-base"])
+            self.assertEqual(tagged["r-lib"], nvrs["r-lib"])
+            self.assertNotEqual(tagged["r-leaf"], nvrs["r-leaf"])
+        base_in_btag = call_index(
+            hub,
+            "tagBuildBypass",
+            lambda a, k: a[0] == btag and a[1] == session.getBuild(nvrs["r-base"])["build_id"],
+        )
+        repos = call_index(hub, "newRepo", lambda a, k: a[0] == btag)
+        self.assertEqual(len(base_in_btag), 1)
+        self.assertTrue(repos and all(base_in_btag[0] < r for r in repos), (base_in_btag, repos))
+        # The leaf's buildroot repo held the reused base (the repo's event is after it).
+        in_repo = session.listTagged(btag, event=session.getRepo(btag)["create_event"])
+        self.assertIn(nvrs["r-base"], {b["nvr"] for b in in_repo})
+
+        # lib's Koji build left the earlier modules' tags (where it was made and where it
+        # was reused): lib is rebuilt, not reused; base still is; the plan log says why.
+        admin = client(self, hub.url, {"user": "root", "password": "root"})
+        admin.login()
+        for tagname in (tag, btag, old_tag, build_tag(old_tag)):
+            admin.untagBuildBypass(tagname, nvrs["r-lib"])
+        yield self.change(source, distgit, "r-leaf")
+        third = yield wait_next(registry, "kr", second.id)
+        self.assertEqual(third.state, "ready", third.state_reason)
+        states = {c.name: c.state for c in registry.components(third.id)}
+        self.assertEqual(states, {"r-base": "reused", "r-lib": "built", "r-leaf": "built"})
+        self.assertEqual(len(hub.calls_of("build")), 3 + 1 + 2)
+        plan = yield self.last_log("module kr:main", "plan", "plan")
+        self.assertIn(f"r-lib: rebuilt, not reused: Koji build {nvrs['r-lib']} is not", plan)
+        self.assertNotIn("r-base: rebuilt", plan)
+        new_tag = module_tag("module", "kr", "main", third.version, third.context)
+        tagged = {b["name"]: b["nvr"] for b in session.listTagged(new_tag)}
+        self.assertEqual(tagged["r-base"], nvrs["r-base"])
+        self.assertNotEqual(tagged["r-lib"], nvrs["r-lib"])
+
+    @defer.inlineCallbacks
+    def change(self, source: str, distgit: DistGit, package: str) -> Any:
+        yield task.deferLater(reactor, 1.1, lambda: None)  # a later commit second
+        text = SPEC.format(name=package, build=f"echo {time.time()}")
+        write(source, f"rpms/{package}/{package}.spec", text)
+        distgit.import_dir(source)
+
+    @defer.inlineCallbacks
+    def last_log(self, builder: str, step: str, slug: str) -> Any:
+        builders = yield self.master.data.get(("builders",))
+        (builderid,) = [b["builderid"] for b in builders if b["name"] == builder]
+        builds = yield self.master.data.get(("builders", builderid, "builds"))
+        last = max(builds, key=lambda b: b["number"])
+        steps = yield self.master.data.get(("builds", last["buildid"], "steps"))
+        (found,) = [s for s in steps if s["name"] == step]
+        logs = yield self.master.data.get(("steps", found["stepid"], "logs"))
+        (log,) = [lg for lg in logs if lg["slug"] == slug]
+        contents = yield self.master.data.get(("logs", log["logid"], "contents"))
+        return contents["content"]
+
 
 class KojiImportBuild(RunMasterBase):
     proto = "pb"
@@ -249,6 +354,116 @@ class KojiImportBuild(RunMasterBase):
         self.assertEqual(tagged, {c.nvr for c in registry.components(build.id)})
         rpms = session.listBuildRPMs(registry.components(build.id)[0].nvr)
         self.assertIn("src", {r["arch"] for r in rpms})
+
+
+class KojiTaskMessages(RunMasterBase):
+    """Koji's buildsys.task.state.change messages (published here the way Fedora's
+    koji-fedoramessaging plugin does, from the hub's postTaskStateChange callback) wake
+    the task pollers; polling alone still finishes when no message comes."""
+
+    proto = "pb"
+    timeout = 240
+
+    @defer.inlineCallbacks
+    def start(self, hub: Any, poll: float) -> Any:
+        amqp = start_rabbitmq(self)
+        self.fm = FedoraMessagingServiceV2(amqp)
+        self.fm.startService()
+        self.addCleanup(self.fm.stopService)
+        values = koji_settings(self, hub, koji_poll_interval=poll)
+        settings = yield start_site(
+            self,
+            amqp_url=amqp,
+            bus_topic_prefix=BUS_PREFIX,
+            bus_queue=f"bbmod-test-{uuid.uuid4().hex[:8]}",
+            **values,
+        )
+        consumer = self.master.service_manager.namedServices["bbmod-koji-bus"]
+        yield consumer.consuming  # bound: no message is lost from here on
+        self.assertEqual(consumer.topic, f"{BUS_PREFIX}.buildsys.task.state.change")
+        return settings
+
+    def publish_task_states(self, hub: Any) -> dict[int, float]:
+        """Publish every task state change as koji-fedoramessaging does; returns task id
+        -> when it ended (for the latency)."""
+        ended: dict[int, float] = {}
+
+        def on_change(kws: dict[str, Any]) -> None:  # a hub thread
+            info = kws["info"]
+            if kws["new"] in ("CLOSED", "FAILED", "CANCELED"):
+                ended[info["id"]] = time.monotonic()
+            body = {
+                "id": info["id"],
+                "attribute": kws["attribute"],
+                "old": kws["old"],
+                "new": kws["new"],
+                "method": info["method"],
+                "owner": "bbmod",
+                "info": {k: v for k, v in info.items() if k not in ("create_ts", "start_ts")},
+            }
+            message = Message(topic=f"{BUS_PREFIX}.buildsys.task.state.change", body=body)
+            reactor.callFromThread(self.fm.factory.publish, message, "amq.topic")
+
+        hub.task_callbacks.append(on_change)
+        return ended
+
+    @defer.inlineCallbacks
+    def test_a_task_state_message_ends_the_wait_at_once(self) -> None:
+        # 60 s between polls: without the messages this build would take minutes.
+        hub = start_hub(self, build_delay=1.5, repo_delay=1.0)
+        settings = yield self.start(hub, poll=60)
+        ended = self.publish_task_states(hub)
+        source = tempdir(self)
+        deps = {"m-one": [], "m-two": ["m-one"]}
+        write(source, "modules/km/km.yaml", module_yaml("Koji messages", deps))
+        for name in deps:
+            write(source, f"rpms/{name}/{name}.spec", SPEC.format(name=name, build=""))
+        started = time.monotonic()
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        build = yield wait_final(registry, "km", 100)
+        total = time.monotonic() - started
+        self.assertEqual(build.state, "ready", build.state_reason)
+        koji_site = self.master.service_manager.namedServices["bbmod-koji-bus"].site.koji
+        woken = {task_id for task_id, _state, count in koji_site.messages if count}
+        session = client(self, hub.url)
+        tasks = [t for m in ("build", "newRepo") for t in session.listTasks(opts={"method": m})]
+        self.assertEqual(len(tasks), 4)  # two repos, two builds: each waited for
+        # Each task was still running at the first look (build/repo delays), so only a
+        # message can have ended each wait before the 60 s poll.
+        self.assertEqual({t["id"] for t in tasks}, woken & {t["id"] for t in tasks})
+        self.assertEqual(set(ended), {t["id"] for t in tasks})
+        print(f"\nkoji bus: 2 repos + 2 builds with a 60 s poll interval: ready in {total:.1f} s")
+        self.assertLess(total, 60)
+
+    @defer.inlineCallbacks
+    def test_without_messages_polling_finishes(self) -> None:
+        hub = start_hub(self, build_delay=1.0)
+        settings = yield self.start(hub, poll=0.5)  # a bus, but the hub publishes nothing
+        source = tempdir(self)
+        write(source, "modules/kn/kn.yaml", module_yaml("Koji polling", {"n-one": []}))
+        write(source, "rpms/n-one/n-one.spec", SPEC.format(name="n-one", build=""))
+        DistGit(settings.distgit).import_dir(source)
+        registry = Registry(settings.registry_url)
+        build = yield wait_final(registry, "kn", 100)
+        self.assertEqual(build.state, "ready", build.state_reason)
+        koji_site = self.master.service_manager.namedServices["bbmod-koji-bus"].site.koji
+        self.assertEqual(koji_site.messages, [])
+        looks = [a for a, _k, _u in hub.calls_of("getTaskInfo")]
+        self.assertGreater(len(looks), 2)  # several polls of the running build
+
+
+class TaskStateMessages(unittest.TestCase):
+    def test_message_shapes(self) -> None:
+        # koji-fedoramessaging's body; koji protonmsg's (the id only in info); others.
+        fm = {"id": 7, "attribute": "state", "old": "OPEN", "new": "CLOSED", "info": {"id": 7}}
+        self.assertEqual(parse_task_state(fm), (7, "CLOSED"))
+        proton = {"attribute": "state", "old": "FREE", "new": "OPEN", "info": {"id": 8}}
+        self.assertEqual(parse_task_state(proton), (8, "OPEN"))
+        self.assertIsNone(parse_task_state({**fm, "attribute": "host_id", "new": 3}))
+        self.assertIsNone(parse_task_state({"id": "7", "new": "CLOSED"}))
+        self.assertIsNone(parse_task_state({"id": True, "new": "CLOSED"}))
+        self.assertIsNone(parse_task_state(["not", "a", "dict"]))
 
 
 class KojiClientAgainstHub(unittest.TestCase):
@@ -388,3 +603,15 @@ def wait_final(registry: Registry, name: str, seconds: float = 180) -> Any:
             return builds[0]
         yield task.deferLater(reactor, 0.5, lambda: None)
     raise AssertionError(f"module build of {name} did not finish in {seconds} s")
+
+
+@defer.inlineCallbacks
+def wait_next(registry: Registry, name: str, after: int, seconds: float = 180) -> Any:
+    """The first module build of ``name`` after build ``after``, once it has ended."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        builds = [b for b in registry.module_builds(name=name) if b.id > after]
+        if builds and builds[-1].state in ("ready", "failed"):
+            return builds[-1]
+        yield task.deferLater(reactor, 0.5, lambda: None)
+    raise AssertionError(f"no module build of {name} after {after} finished in {seconds} s")

@@ -34,19 +34,32 @@ class Waker:
     def __init__(self) -> None:
         self.stopped = False
         self._current: defer.Deferred[None] | None = None
+        self._sleep: defer.Deferred[None] | None = None
+        self._poked = False
 
     async def sleep(self, seconds: float) -> None:
         if self.stopped:
             return
+        if self._poked:  # news came while we were not sleeping: look again at once
+            self._poked = False
+            return
         d: defer.Deferred[None] = defer.Deferred()
         call = reactor.callLater(seconds, d.callback, None)  # type: ignore[attr-defined]
-        self._current = d
+        self._current = self._sleep = d
         try:
             await d
         finally:
-            self._current = None
+            self._current = self._sleep = None
             if call.active():
                 call.cancel()
+
+    def poke(self) -> None:
+        """End the current ``sleep`` now without stopping (a message said the task
+        changed); when not sleeping, the next ``sleep`` returns at once."""
+        if self._sleep is not None and not self._sleep.called:
+            self._sleep.callback(None)
+        else:
+            self._poked = True
 
     async def until(self, d: defer.Deferred[Any]) -> Any:
         """``d``'s result, or ``None`` as soon as ``wake()`` is called (a stopped build
@@ -182,6 +195,9 @@ class KojiService:
         self.client = client or client_from_settings(site.settings)
         self.repos = RepoCoalescer(self)
         self._password_read = False
+        self._waiting: dict[int, set[Waker]] = {}  # task id -> who waits for it
+        #: task-state messages seen (task id, new state, waiters woken), the last 100
+        self.messages: list[tuple[int, str, int]] = []
 
     async def login_secret(self, build: Any) -> None:
         """Read the password from its Buildbot secret (once); rendering it through the
@@ -200,13 +216,31 @@ class KojiService:
 
     async def wait_task(self, task_id: int, waker: Waker) -> dict[str, Any]:
         """Poll ``task_id`` every ``koji_poll_interval`` s until it ends (or ``waker`` is
-        woken: then its last state). Polling alone always finishes: no message is
-        needed, so none lost can leave a build hanging."""
-        while True:
-            info: dict[str, Any] = await self.call("getTaskInfo", task_id, strict=True)
-            if koji.TASK_STATES[info["state"]] in FINAL_TASK_STATES or waker.stopped:
-                return info
-            await waker.sleep(self.settings.koji_poll_interval)
+        woken: then its last state). A task-state message (``task_changed``, from the
+        bus) makes the next look happen at once; polling alone always finishes, so no
+        lost message can leave a build hanging."""
+        self._waiting.setdefault(task_id, set()).add(waker)
+        try:
+            while True:
+                info: dict[str, Any] = await self.call("getTaskInfo", task_id, strict=True)
+                if koji.TASK_STATES[info["state"]] in FINAL_TASK_STATES or waker.stopped:
+                    return info
+                await waker.sleep(self.settings.koji_poll_interval)
+        finally:
+            waiting = self._waiting.get(task_id, set())
+            waiting.discard(waker)
+            if not waiting:
+                self._waiting.pop(task_id, None)
+
+    def task_changed(self, task_id: int, state: str) -> int:
+        """A message said Koji task ``task_id`` is now ``state``: whoever waits for it
+        looks now (the hub stays the authority: the message only ends the sleep).
+        Returns how many waiters were woken (reactor thread)."""
+        waiters = list(self._waiting.get(task_id, ()))
+        for waker in waiters:
+            waker.poke()
+        self.messages = [*self.messages[-99:], (task_id, state, len(waiters))]
+        return len(waiters)
 
     def names(self, module: str, stream: str, version: int | str, context: str) -> Names:
         prefix = self.settings.koji_tag_prefix

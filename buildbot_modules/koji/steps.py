@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from buildbot.process.results import SUCCESS
 
@@ -24,6 +24,7 @@ from ..master.threads import in_thread
 from .cg import Host, RpmBuild, import_module_build, import_rpm_build
 from .client import KojiClient
 from .naming import module_nvr
+from .reuse import tag_build, tag_reused
 from .setup import ModuleTags, ensure_module_tags, module_macros
 
 if TYPE_CHECKING:
@@ -103,6 +104,9 @@ class KojiSetup(ModuleStep):
         for unit in self.state.units:
             spec = await in_thread(module_tags_spec, self.site, unit)
             done = await in_thread(ensure_module_tags, koji_site.client, spec)
+            # Reused components' builds into the new tags, before any component's
+            # buildroot repository is requested (koji/reuse.py).
+            done += await in_thread(tag_reused, self.site, koji_site.client, unit)
             lines.append(f"{unit.nsvc}: target {spec.target} ({spec.build_tag} -> {spec.tag})")
             lines += [f"  {line}" for line in done] or ["  (everything existed already)"]
         await self.addCompleteLog("koji", "\n".join(lines) + "\n")
@@ -184,7 +188,7 @@ def import_unit(site: ModuleSite, client: KojiClient, unit: BuildUnit, host: Hos
                 lines.append(f"imported {record.nvr} (build {build['build_id']})")
             tags = [names.build_tag] + ([] if module.components[name].buildonly else [names.tag])
             for tag in tags:
-                lines.append(_tag(client, tag, build))
+                lines.append(tag_build(client, tag, build))
     kname, kversion, krelease = module_nvr(
         module.name, module.stream, unit.version, unit.expanded.context
     )
@@ -208,11 +212,3 @@ def import_unit(site: ModuleSite, client: KojiClient, unit: BuildUnit, host: Hos
     )
     lines.append(f"module {nvr} imported (build {built['build_id']})")
     return lines
-
-
-def _tag(client: KojiClient, tag: str, build: dict[str, Any]) -> str:
-    tagged = client.call("listTagged", tag, package=build["name"])
-    if any(b["build_id"] == build["build_id"] for b in tagged or []):
-        return f"{build['nvr']} already in {tag}"
-    client.call("tagBuildBypass", tag, build["build_id"])
-    return f"tagBuildBypass {tag} {build['nvr']}"

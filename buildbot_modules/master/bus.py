@@ -344,4 +344,9 @@ def bus_services(site: ModuleSite, settings: Any, poller: str = POLLER_NAME) -> 
         out.append(BusConsumer(site, s.amqp_url, s.bus_topic_prefix, s.bus_queue, poller))
     if s.bus_publish:
         out.append(BusPublisher(site, s.amqp_url, s.bus_topic_prefix, s.url))
+    if s.backend == "koji":  # Koji's task-state messages wake the task pollers
+        from ..koji.bus import KojiTaskConsumer
+
+        prefix = s.koji_bus_prefix or s.bus_topic_prefix
+        out.append(KojiTaskConsumer(site, s.amqp_url, prefix, s.bus_queue))
     return out

@@ -169,6 +169,9 @@ class Settings:
     koji_priority: int = 10  # Koji's build priority (lower is sooner)
     koji_cg_name: str = "buildbot-modules"  # the content generator's name in Koji
     koji_poll_interval: float = 10.0  # seconds between looks at a Koji task
+    # With amqp_url and backend = "koji": Koji's <prefix>.buildsys.task.state.change
+    # messages wake the look at once ("" = bus_topic_prefix; docs/koji.md).
+    koji_bus_prefix: str = ""
     # Components being built by Koji at once per master (master-side workers, no build
     # worker is held while Koji builds).
     koji_slots: int = 16

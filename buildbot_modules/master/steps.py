@@ -54,6 +54,7 @@ class BuildUnit:
     commits: dict[str, str] = field(default_factory=dict)
     results: dict[str, str] = field(default_factory=dict)  # component -> state
     reused_from: int | None = None  # the module build reused components come from
+    reuse_notes: list[str] = field(default_factory=list)  # why a reusable one was rebuilt
     compose: Any = None  # compose.ComposeResult once composed
     resumed: str = ""  # why an earlier registry build is driven again (resume, resubmit)
 
@@ -444,6 +445,8 @@ class PlanModule(ModuleStep):
                 text_logs.append(f"{unit.nsvc}: {unit.resumed}\n")
             else:
                 await in_thread(site.registry.add_components, unit.registry_id, rows)
+                if site.settings.uses_koji:
+                    _ = site.koji  # made here on the reactor, not first in reuse's thread
                 unit.reused_from, taken = await in_thread(reuse_components, site, unit, strategy)
                 unit.results.update((c, "reused") for c in taken)
             text_logs.append(_plan_text(unit, strategy))
@@ -607,6 +610,14 @@ def reuse_components(
         ):
             changed.add(c)
     reused = [c for c in plan.components if c in reusable(plan, changed, strategy)]
+    if reused and site.settings.uses_koji:
+        # Koji's tags must hold what is reused (koji/reuse.py); what they lack is rebuilt.
+        from ..koji.reuse import missing_in_koji
+
+        missing = missing_in_koji(site, previous, {c: old[c] for c in reused})
+        unit.reuse_notes += [f"{c}: rebuilt, not reused: {why}" for c, why in missing.items()]
+        changed |= set(missing)
+        reused = [c for c in plan.components if c in reusable(plan, changed, strategy)]
     for c in reused:
         source = site.artifact_dir(previous.id, c, RESULTS)
         target = site.artifact_dir(unit.registry_id, c, RESULTS)
@@ -640,6 +651,7 @@ def _plan_text(unit: BuildUnit, strategy: str = "") -> str:
         origin = f", from module build {unit.reused_from}" if unit.reused_from else ""
         count = sum(1 for s in unit.results.values() if s == "reused")
         lines.append(f"  rebuild strategy: {strategy}; {count} reused{origin}")
+    lines += [f"  {note}" for note in unit.reuse_notes]
     lines.append("  critical path: " + " -> ".join(unit.plan.critical_path()))
     return "\n".join(lines) + "\n"
 
