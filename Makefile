@@ -45,7 +45,7 @@ space := $(empty) $(empty)
 
 $(STAMP): pyproject.toml constraints.txt $(addsuffix /pyproject.toml,$(PLUGINS))
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(VPY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,latent]'
 	$(VPY) -m pip install -q --disable-pip-version-check --no-deps $(addprefix -e ,$(PLUGINS))
 	@touch $@
 
@@ -117,7 +117,7 @@ bench: setup
 # Re-resolves the newest versions the ranges allow; review the diff, then run make test.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -e '.[dev]'
+	.lock-venv/bin/pip install -q -e '.[dev,latent]'
 	{ head -2 constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
 	mv constraints.new constraints.txt && rm -rf .lock-venv
 

@@ -2,10 +2,11 @@
 against bare Buildbot ``Trigger`` fan-out of as many trivial builds, in the same run.
 
 A real site as ``bench/pipeline.py`` makes one (``bbmod quickstart``, ``buildbot start``,
-``buildbot-worker start``) with 8 build workers on this machine, ``backend = "rpmbuild"``
-and components whose ``%build`` is empty (``sleep 0``: the noop backend is not on main
-yet, so each build still runs ``rpmbuild -ba`` of an empty noarch spec, ~1 s of CPU),
-checks off. For each run the figures are:
+``buildbot-worker start``) with 8 build workers on this machine, ``backend = "noop"``
+(every step of a component build runs but the build itself: sources archived,
+transferred and unpacked, an empty upload, the registry record; ``--backend rpmbuild``
+runs ``rpmbuild -ba`` of an empty noarch spec instead), checks off. For each run the
+figures are:
 
 * builds/min = N / (last component build's end - first one's start), Buildbot's data API
   (whole seconds);
@@ -23,6 +24,9 @@ Run from the repository root:
 
     .venv/bin/python bench/capacity.py            # N = 48
     .venv/bin/python bench/capacity.py -n 24      # quicker
+    .venv/bin/python bench/capacity.py --one-master -n 24   # no PostgreSQL/Crossbar run
+
+With ``--json PATH`` the headline figures go to PATH for ``bench/run_all.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipeline import BIN, Site, free_port, machine, run, wait_for
+from pipeline import BIN, Site, free_port, run, wait_for
+from results import Figure, machine, write
 
 WORKERS = 8
 BARE_CFG = """
@@ -226,18 +231,20 @@ def two_masters(site: Site, n: int, cleanups: _Cleanups) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=48, help="component builds per run")
-    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--json", help="also write the headline figures to this file")
+    parser.add_argument("--backend", choices=["noop", "rpmbuild"], default="noop")
+    parser.add_argument(
+        "--one-master", action="store_true", help="skip the two-master run (PostgreSQL)"
+    )
     args = parser.parse_args(argv)
-    import pipeline
-
-    pipeline.SLOTS = WORKERS  # Site's worker count
     root = Path(tempfile.mkdtemp(prefix="bbmod-capacity-"))
-    site = Site(root)
+    site = Site(root, slots=WORKERS)
+    load_before = os.getloadavg()[0]
     cleanups = _Cleanups()
     rows = []
     try:
         site.create()
-        site.configure(backend="rpmbuild", checks=[])  # type: ignore[arg-type]
+        site.configure(backend=args.backend, checks=[])  # type: ignore[arg-type]
         with open(site.master / "master.cfg", "a", encoding="utf-8") as f:
             f.write(BARE_CFG)
         site.start()
@@ -246,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure_module(site, [api], [site.master], "capone", args.n))
         rows.append(measure_bare(site, args.n))
         try:
-            rows.append(two_masters(site, args.n, cleanups))
+            if not args.one_master:
+                rows.append(two_masters(site, args.n, cleanups))
         except Exception as e:
             if type(e).__name__ != "SkipTest":
                 raise
@@ -255,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         site.stop()
         cleanups.stack.close()
         shutil.rmtree(root, ignore_errors=True)
-    print("\n".join(machine()))
-    print(f"\n{args.n} builds per run, {WORKERS} local worker processes\n")
+    # The load average says whether other work shared the cores (a shared machine).
+    print(machine())
+    print(f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(f"\n{args.n} builds per run, {WORKERS} local worker processes, {args.backend} backend\n")
     print("| run | builds | seconds | builds/min | master CPU s | master RSS MiB |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -264,9 +274,25 @@ def main(argv: list[str] | None = None) -> int:
         rss = " + ".join(f"{m:.0f}" for m in r["rss"])
         cells = [r["run"], r["builds"], f"{r['seconds']:.0f}", f"{r['per_min']:.0f}", cpu, rss]
         print("| " + " | ".join(str(c) for c in cells) + " |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    write(args.json, "capacity", figures(rows, args.backend), json.dumps(rows))
     return 0
+
+
+def figures(rows: list[dict[str, Any]], backend: str) -> list[Figure]:
+    """One figure per run: builds/min, with the master's CPU and RSS in the note."""
+    out = []
+    for r in rows:
+        cpu = " + ".join(f"{c:.1f}" for c in r["cpu"])
+        rss = " + ".join(f"{m:.0f}" for m in r["rss"])
+        what = r["run"] if r["run"].startswith("bare") else f"{r['run']}, {backend} backend"
+        out.append(
+            Figure(
+                f"builds/min: {what}",
+                f"{r['per_min']:.0f} ({r['builds']} in {r['seconds']:.0f} s)",
+                note=f"master CPU {cpu} s, RSS {rss} MiB",
+            )
+        )
+    return out
 
 
 if __name__ == "__main__":

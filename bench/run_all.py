@@ -62,6 +62,8 @@ BENCHES = [
           [], ["--quick"]),
     Bench("compose_publish", "compose + publish of 1,000 RPMs", "bench/compose_publish.py",
           [], ["--quick"]),
+    Bench("capacity", "builds/min: 1 and 2 masters vs bare Trigger, 8 workers",
+          "bench/capacity.py", ["-n", "40"], ["-n", "16", "--one-master"]),
 ]  # fmt: skip
 
 
