@@ -43,7 +43,22 @@ def start_site(case: RunMasterBase, **overrides: Any) -> defer.Deferred:
     settings = Settings(**{**values, **overrides})
     DistGit.init(settings.distgit)
     yield case.setup_master({"configurators": [ModulesConfigurator(settings)]})
+    # Runs before the master stops: a module build still in its last steps (the gates)
+    # when the test has seen what it wanted ends first, rather than being interrupted as
+    # it finishes (Buildbot then raises BuildStepCancelled from the interrupt).
+    case.addCleanup(wait_idle, case)
     return settings
+
+
+@defer.inlineCallbacks
+def wait_idle(case: RunMasterBase, seconds: float = 30) -> Any:
+    """Until no build of ``case``'s master runs (at most ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        builds = yield case.master.data.get(("builds",))
+        if all(b["complete"] for b in builds):
+            return
+        yield task.deferLater(reactor, 0.2, lambda: None)
 
 
 class ModuleBuildInProcess(RunMasterBase):
