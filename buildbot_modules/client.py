@@ -342,11 +342,15 @@ def _progress(build: dict[str, Any]) -> tuple[int, int, int, int]:
 
 def finished(build: dict[str, Any]) -> bool:
     """Whether the build will not change any more: ready, failed or garbage — or done
-    with a stage decision (held at stage until a waiver)."""
+    with a stage decision that held it (until a waiver), or a scratch build's (never
+    ready). A satisfied decision is recorded just before the build becomes ready."""
     state = build.get("state_name")
     if state in ("ready", "failed", "garbage"):
         return True
-    return state == "done" and "stage" in (build.get("decisions") or {})
+    stage = (build.get("decisions") or {}).get("stage")
+    if state != "done" or not isinstance(stage, dict):
+        return False
+    return bool(build.get("scratch")) or not stage.get("policies_satisfied")
 
 
 def watch(
