@@ -22,12 +22,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fedora_messaging.config import BindingConfig, QueueConfig
 from fedora_messaging.message import Message
-from twisted.internet import defer, reactor
-from twisted.python import log
+from twisted.internet import reactor
 
-from ..master.bus import EXCHANGE, _Bus, _log_failure
+from ..master.bus import _Consumer
 from ..master.site import ModuleSite
 
 TASK_STATE_CHANGE = "buildsys.task.state.change"
@@ -48,10 +46,11 @@ def parse_task_state(body: Any) -> tuple[int, str] | None:
     return task_id, new
 
 
-class KojiTaskConsumer(_Bus):
+class KojiTaskConsumer(_Consumer):
     """``<prefix>.buildsys.task.state.change`` → ``site.koji.task_changed``."""
 
     name = "bbmod-koji-bus"
+    durable = False  # a private queue: task states matter only while this master runs
 
     def reconfigService(  # type: ignore[override]
         self, site: ModuleSite, amqp_url: str, topic_prefix: str, queue: str = "buildbot-modules"
@@ -68,40 +67,6 @@ class KojiTaskConsumer(_Bus):
     @property
     def topic(self) -> str:
         return f"{self.topic_prefix}.{TASK_STATE_CHANGE}"
-
-    @defer.inlineCallbacks
-    def connect(self) -> Any:
-        yield super().connect()
-        self._consumers: list[Any] = []
-        self.consuming = self._start_consuming()
-        self.consuming.addErrback(_log_failure, f"bbmod bus: cannot consume {TASK_STATE_CHANGE}")
-
-    @defer.inlineCallbacks
-    def _start_consuming(self) -> Any:
-        fm = self.fm
-        assert fm is not None
-        queues: dict[str, QueueConfig] = {
-            self.queue: {"durable": False, "auto_delete": True, "exclusive": True, "arguments": {}}
-        }
-        bindings: list[BindingConfig] = [
-            {"exchange": EXCHANGE, "queue": self.queue, "routing_keys": [self.topic]}
-        ]
-        consumers = yield fm.factory.consume(self._on_message, bindings, queues)
-        if self.fm is fm:
-            self._consumers = consumers
-            log.msg(f"bbmod bus: consuming {self.topic} (Koji task states)")
-        return consumers
-
-    @defer.inlineCallbacks
-    def disconnect(self) -> Any:
-        consuming = getattr(self, "consuming", None)
-        if consuming is not None and not consuming.called:
-            consuming.cancel()
-        fm = getattr(self, "fm", None)
-        if fm is not None and getattr(self, "_consumers", None):
-            yield fm.factory.cancel(self._consumers)
-        self._consumers = []
-        yield super().disconnect()
 
     def _on_message(self, message: Message) -> None:
         """fedora-messaging calls this in a thread; waking is quick and happens on the

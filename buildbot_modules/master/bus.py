@@ -168,7 +168,58 @@ class _Bus(service.BuildbotService):  # type: ignore[misc]
             yield fm.stopService()
 
 
-class BusConsumer(_Bus, StateMixin):  # type: ignore[misc]
+class _Consumer(_Bus):
+    """A bus service that consumes ``self.topic`` from queue ``self.queue``: durable for
+    pushes (none may be lost while the master is down), a private one that goes with the
+    connection otherwise (``durable = False``)."""
+
+    durable = True
+
+    @defer.inlineCallbacks
+    def connect(self) -> Any:
+        yield super().connect()
+        self._consumers: list[Any] = []
+        self.consuming = self._start_consuming()
+        self.consuming.addErrback(_log_failure, f"bbmod bus: cannot consume {self.topic}")
+
+    @defer.inlineCallbacks
+    def _start_consuming(self) -> Any:
+        fm = self.fm
+        assert fm is not None
+        durable = self.durable
+        queues: dict[str, QueueConfig] = {
+            self.queue: {
+                "durable": durable,
+                "auto_delete": not durable,
+                "exclusive": not durable,
+                "arguments": {},
+            }
+        }
+        bindings: list[BindingConfig] = [
+            {"exchange": EXCHANGE, "queue": self.queue, "routing_keys": [self.topic]}
+        ]
+        consumers = yield fm.factory.consume(self._on_message, bindings, queues)
+        if self.fm is fm:
+            self._consumers = consumers
+            log.msg(f"bbmod bus: consuming {self.topic} from queue {self.queue}")
+        return consumers
+
+    @defer.inlineCallbacks
+    def disconnect(self) -> Any:
+        consuming = getattr(self, "consuming", None)
+        if consuming is not None and not consuming.called:
+            consuming.cancel()
+        fm = getattr(self, "fm", None)
+        if fm is not None and getattr(self, "_consumers", None):
+            yield fm.factory.cancel(self._consumers)
+        self._consumers = []
+        yield super().disconnect()
+
+    def _on_message(self, message: Message) -> None:
+        raise NotImplementedError
+
+
+class BusConsumer(_Consumer, StateMixin):  # type: ignore[misc]
     """git.receive messages → changes, like the dist-git poller's (see the module doc)."""
 
     name = "bbmod-bus-consumer"
@@ -199,40 +250,6 @@ class BusConsumer(_Bus, StateMixin):  # type: ignore[misc]
     @property
     def topic(self) -> str:
         return f"{self.topic_prefix}.{GIT_RECEIVE}"
-
-    @defer.inlineCallbacks
-    def connect(self) -> Any:
-        yield super().connect()
-        self._consumers: list[Any] = []
-        self.consuming = self._start_consuming()
-        self.consuming.addErrback(_log_failure, "bbmod bus: cannot consume git.receive")
-
-    @defer.inlineCallbacks
-    def _start_consuming(self) -> Any:
-        fm = self.fm
-        assert fm is not None
-        queues: dict[str, QueueConfig] = {
-            self.queue: {"durable": True, "auto_delete": False, "exclusive": False, "arguments": {}}
-        }
-        bindings: list[BindingConfig] = [
-            {"exchange": EXCHANGE, "queue": self.queue, "routing_keys": [self.topic]}
-        ]
-        consumers = yield fm.factory.consume(self._on_message, bindings, queues)
-        if self.fm is fm:
-            self._consumers = consumers
-            log.msg(f"bbmod bus: consuming {self.topic} from queue {self.queue}")
-        return consumers
-
-    @defer.inlineCallbacks
-    def disconnect(self) -> Any:
-        consuming = getattr(self, "consuming", None)
-        if consuming is not None and not consuming.called:
-            consuming.cancel()
-        fm = getattr(self, "fm", None)
-        if fm is not None and self._consumers:
-            yield fm.factory.cancel(self._consumers)
-        self._consumers = []
-        yield super().disconnect()
 
     def _on_message(self, message: Message) -> None:
         """fedora-messaging calls this in a thread, one message at a time; the message is
